@@ -1,0 +1,21 @@
+"""Roles are groups. Each gets model permissions here; object access comes from django-guardian."""
+
+ADMIN, OPERATOR, PILOT, VIEWER, SERVICE = "admin", "operator", "pilot", "viewer", "service"
+
+ROLE_PERMISSIONS: dict[str, list[str]] = {
+    ADMIN: ["*"],
+    OPERATOR: [
+        "workflows.add_workflow",
+        "workflows.change_workflow",
+        "workflows.view_workflow",
+        "workflows.run_workflow",
+        "workflows.view_workflowversion",
+        "workflows.view_run",
+        "workflows.cancel_run",
+        "workflows.view_steprun",
+        "workflows.view_runevent",
+    ],
+    PILOT: [],
+    VIEWER: [],
+    SERVICE: ["workflows.add_workflow"],
+}

@@ -1,0 +1,17 @@
+"""Tests: real PostgreSQL and Redis on 127.0.0.1 (override with DATABASE_URL / REDIS_URL)."""
+
+import os
+
+os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/chameleon")
+os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/9")
+
+from .base import *  # noqa: E402, F403
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# The file scheduler: transactional tests flush the database beat would read its schedule from.
+CELERY_BEAT_SCHEDULER = "celery.beat:PersistentScheduler"
+CHAMELEON = {**CHAMELEON, "LEASE_GRACE_S": 1, "REDISPATCH_AFTER_S": 5}  # noqa: F405
+REST_FRAMEWORK = {
+    **REST_FRAMEWORK,  # noqa: F405
+    "DEFAULT_THROTTLE_RATES": {"user": "100000/min", "anon": "100000/min"},
+}

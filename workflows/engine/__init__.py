@@ -1,0 +1,1 @@
+"""The durable engine: planning, advancing and executing runs. It knows nothing of HTTP."""

@@ -1,0 +1,35 @@
+from config.errors import ChameleonError
+from workflows.engine.executors.base import StepContext, StepFailed, Wait, register
+from workflows.engine.runs import run_start
+from workflows.models import Workflow
+from workflows.spec import SpecError, StepSpec
+
+
+class SubWorkflowExecutor:
+    """Start the named workflow as a child run; the step waits until the child ends."""
+
+    kind = "workflow"
+
+    def validate(self, step: StepSpec, path: str) -> list[SpecError]:
+        return []  # existence is checked at publish time against the database
+
+    def execute(self, context: StepContext) -> Wait:
+        workflow = Workflow.objects.filter(slug=context.step.workflow).first()
+        if workflow is None or workflow.current_version_id is None:
+            raise StepFailed(f"step '{context.step.id}': unknown workflow '{context.step.workflow}'")
+        step_run = context.step_run
+        try:
+            child, _ = run_start(
+                workflow=workflow,
+                inputs=context.input,
+                started_by=context.run.started_by,
+                # The same attempt executed twice (a redelivery) finds the child it started.
+                idempotency_key=f"{step_run.idempotency_key}:{step_run.attempt}",
+                parent_step_run=step_run,
+            )
+        except ChameleonError as exc:
+            raise StepFailed(f"step '{context.step.id}': {exc.message} {exc.details or ''}")
+        return Wait(details={"child_run": str(child.pk)})
+
+
+register(SubWorkflowExecutor())

@@ -1,0 +1,330 @@
+"""Advance a run: start the steps whose needs are met, record results, finish the run.
+
+Every function here expects to run inside a transaction while holding the run's row lock
+(engine.locks.run_lock). That lock serializes all writers of a run's steps, so "is this step
+started yet?" has one answer, and the unique (run, step_id) of RunStep backs it up.
+"""
+
+import json
+import random
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import connection
+from django.utils import timezone
+
+from workflows import expressions
+from workflows.engine.context import template_context
+from workflows.engine.dispatch import dispatch_on_commit, resume_on_commit, revoke_on_commit
+from workflows.engine.events import events_append
+from workflows.engine.locks import run_lock
+from workflows.engine.transitions import run_transition
+from workflows.models import (
+    STEP_ACTIVE,
+    Run,
+    RunStatus,
+    RunStep,
+    StepRun,
+    StepStatus,
+)
+from workflows.spec import StepSpec, WorkflowSpec
+
+FINISHED = (StepStatus.SUCCEEDED, StepStatus.SKIPPED)
+EVENT_OUTPUT_MAX_CHARS = 4000
+
+
+class StepBroken(Exception):
+    """A step's own definition failed at run time (e.g. `when` raised); it fails without retry."""
+
+
+def steps_start(run: Run, spec: WorkflowSpec, candidates) -> None:
+    """Start every candidate whose needs are all finished; skip what `when` or skipped needs
+    rule out, and carry on to the steps those skips unblock."""
+    assert connection.in_atomic_block
+    graph = spec.graph
+    queue = list(candidates)
+    while queue and not run.is_terminal:
+        step_id = queue.pop(0)
+        needs = graph.needs[step_id]
+        known = dict(
+            RunStep.objects.filter(run=run, step_id__in=[step_id, *needs]).values_list(
+                "step_id", "status"
+            )
+        )
+        if step_id in known or any(known.get(need) not in FINISHED for need in needs):
+            continue
+        step = graph.steps[step_id]
+        if needs and all(known[need] == StepStatus.SKIPPED for need in needs):
+            _skip(run, spec, step, "every step it needs was skipped")
+            queue.extend(graph.dependents[step_id])
+            continue
+        try:
+            items = _evaluate_gates(run, spec, step)
+        except StepBroken as exc:
+            run_step = RunStep.objects.create(run=run, step_id=step_id, status=StepStatus.RUNNING)
+            step_finish(run, spec, run_step, StepStatus.FAILED, error=str(exc))
+            return
+        if items is False:
+            _skip(run, spec, step, f"when is false: {step.when}")
+            queue.extend(graph.dependents[step_id])
+            continue
+        _begin(run, spec, step, items)
+
+
+def _evaluate_gates(run, spec, step: StepSpec):
+    """Return False to skip, the foreach list, or None for a plain step."""
+    if step.when is None and step.foreach is None:
+        return None
+    context = template_context(run, spec, step)
+    if step.when is not None:
+        try:
+            if not expressions.evaluate(step.when, context):
+                return False
+        except expressions.ExpressionError as exc:
+            raise StepBroken(f"step '{step.id}' when: {exc}") from None
+    if step.foreach is None:
+        return None
+    try:
+        items = expressions.evaluate(step.foreach, context)
+    except expressions.ExpressionError as exc:
+        raise StepBroken(f"step '{step.id}' foreach: {exc}") from None
+    if not isinstance(items, list | tuple):
+        raise StepBroken(f"step '{step.id}' foreach: expected a list, got {type(items).__name__}")
+    return list(items)
+
+
+def _begin(run, spec, step: StepSpec, items) -> None:
+    run_step = RunStep.objects.create(
+        run=run, step_id=step.id, status=StepStatus.RUNNING, items=items
+    )
+    if items is None:
+        step_run_new(run, run_step, step, iteration=0)
+        return
+    if not items:
+        step_finish(run, spec, run_step, StepStatus.SUCCEEDED, output=[])
+        return
+    for iteration in range(min(step.concurrency, len(items))):
+        step_run_new(run, run_step, step, iteration=iteration)
+
+
+def _skip(run, spec, step: StepSpec, reason: str) -> None:
+    run_step = RunStep.objects.create(run=run, step_id=step.id, status=StepStatus.RUNNING)
+    step_finish(run, spec, run_step, StepStatus.SKIPPED, error=reason)
+
+
+def step_run_new(run, run_step, step: StepSpec, *, iteration: int, attempt: int = 1, delay_s=0.0):
+    """Create the execution of one iteration/attempt and dispatch it when due."""
+    now = timezone.now()
+    due = delay_s <= 0
+    step_run = StepRun.objects.create(
+        run=run,
+        run_step=run_step,
+        step_id=step.id,
+        kind=step.kind,
+        iteration=iteration,
+        attempt=attempt,
+        due_at=now + timedelta(seconds=max(delay_s, 0)),
+        dispatched_at=now if due else None,
+    )
+    if step.foreach is not None or step.repeat is not None:
+        run_step.iterations_started = max(run_step.iterations_started, iteration + 1)
+        run_step.save(update_fields=["iterations_started"])
+    payload = {"step": step.id, "iteration": iteration, "attempt": attempt}
+    if not due:
+        payload["due_at"] = step_run.due_at.isoformat()
+    events_append(run, [("step.queued", payload)])
+    if due:
+        dispatch_on_commit(step_run, step.timeout_s)
+    return step_run
+
+
+def attempt_succeeded(run: Run, spec: WorkflowSpec, step_run: StepRun, output) -> None:
+    """Record a successful execution and move the step (and run) on."""
+    step = spec.step(step_run.step_id)
+    _close(step_run, StepStatus.SUCCEEDED, output=output)
+    events_append(run, [("step.succeeded", {**_ref(step_run), **_bounded_output(output)})])
+    run_step = RunStep.objects.get(pk=step_run.run_step_id)
+    if step.foreach is not None:
+        _foreach_progress(run, spec, step, run_step)
+    elif step.repeat is not None:
+        _repeat_progress(run, spec, step, run_step, step_run, output)
+    else:
+        step_finish(run, spec, run_step, StepStatus.SUCCEEDED, output=output)
+
+
+def attempt_failed(run: Run, spec: WorkflowSpec, step_run: StepRun, error: str) -> None:
+    """Record a failed execution; retry per the step's policy or fail the step."""
+    step = spec.step(step_run.step_id)
+    _close(step_run, StepStatus.FAILED, error=error)
+    events_append(run, [("step.failed", {**_ref(step_run), "error": error})])
+    retry = step.retry
+    run_step = RunStep.objects.get(pk=step_run.run_step_id)
+    if step_run.attempt < retry.max_attempts:
+        delay = min(retry.backoff_s * 2 ** (step_run.attempt - 1), retry.max_backoff_s)
+        delay *= random.uniform(0.8, 1.0)  # jitter, so failed siblings do not retry in lockstep
+        step_run_new(
+            run, run_step, step, iteration=step_run.iteration, attempt=step_run.attempt + 1,
+            delay_s=delay,
+        )
+        return
+    step_finish(run, spec, run_step, StepStatus.FAILED, error=error)
+
+
+def attempt_waiting(run: Run, step_run: StepRun, *, wake_at, output, details: dict) -> None:
+    step_run.status = StepStatus.WAITING
+    step_run.wake_at = wake_at
+    step_run.output = output
+    step_run.lease_until = None
+    step_run.save(update_fields=["status", "wake_at", "output", "lease_until"])
+    payload = {**_ref(step_run), **details}
+    if wake_at is not None:
+        payload["wake_at"] = wake_at.isoformat()
+    events_append(run, [("step.waiting", payload)])
+
+
+def _close(step_run: StepRun, status: str, *, output=None, error: str = "") -> None:
+    step_run.status = status
+    step_run.output = output
+    step_run.error = error
+    step_run.finished_at = timezone.now()
+    step_run.lease_until = None
+    step_run.save(update_fields=["status", "output", "error", "finished_at", "lease_until"])
+
+
+def _foreach_progress(run, spec, step: StepSpec, run_step: RunStep) -> None:
+    run_step.iterations_done += 1
+    run_step.save(update_fields=["iterations_done"])
+    if run_step.iterations_started < len(run_step.items):
+        step_run_new(run, run_step, step, iteration=run_step.iterations_started)
+    elif run_step.iterations_done == len(run_step.items):
+        outputs = list(
+            StepRun.objects.filter(run_step=run_step, status=StepStatus.SUCCEEDED)
+            .order_by("iteration")
+            .values_list("output", flat=True)
+        )
+        step_finish(run, spec, run_step, StepStatus.SUCCEEDED, output=outputs)
+
+
+def _repeat_progress(run, spec, step: StepSpec, run_step, step_run, output) -> None:
+    repeat = step.repeat
+    context = template_context(run, spec, step, output=output, iteration=step_run.iteration)
+    try:
+        done = bool(expressions.evaluate(repeat.until, context))
+    except expressions.ExpressionError as exc:
+        step_finish(run, spec, run_step, StepStatus.FAILED, error=f"step '{step.id}' until: {exc}")
+        return
+    if done:
+        step_finish(run, spec, run_step, StepStatus.SUCCEEDED, output=output)
+    elif step_run.iteration + 1 >= repeat.max:
+        error = f"step '{step.id}' repeat: until not met after {repeat.max} iterations"
+        step_finish(run, spec, run_step, StepStatus.FAILED, error=error)
+    else:
+        step_run_new(run, run_step, step, iteration=step_run.iteration + 1, delay_s=repeat.every_s)
+
+
+def step_finish(run, spec, run_step: RunStep, status: str, *, output=None, error="") -> None:
+    """Close a step of the run (all its iterations are done) and start what it unblocks."""
+    step = spec.step(run_step.step_id)
+    if status == StepStatus.SUCCEEDED and step.set:
+        try:
+            context = template_context(run, spec, step, output=output)
+            updates = expressions.render(step.set, context)
+        except expressions.ExpressionError as exc:
+            status, error = StepStatus.FAILED, f"step '{step.id}' set: {exc}"
+        else:
+            run.state = {**run.state, **updates}
+            run.save(update_fields=["state"])
+    run_step.status = status
+    run_step.output = output
+    run_step.error = error
+    run_step.finished_at = timezone.now()
+    run_step.save(update_fields=["status", "output", "error", "finished_at"])
+    payload = {"step": step.id, "status": status, **_bounded_output(output)}
+    if error:
+        payload["reason" if status == StepStatus.SKIPPED else "error"] = error
+    events_append(run, [("step.completed", payload)])
+    if status == StepStatus.FAILED:
+        run_abort(run, RunStatus.FAILED, reason=error)
+        return
+    run.progress_done += 1
+    run.save(update_fields=["progress_done"])
+    steps_start(run, spec, spec.graph.dependents[step.id])
+
+
+def run_settle(run: Run, spec: WorkflowSpec) -> None:
+    """Complete the run when every step is done; otherwise keep RUNNING/WAITING truthful."""
+    if run.is_terminal:
+        return
+    if run.progress_done >= run.progress_total:
+        _complete(run, spec)
+        return
+    busy = StepRun.objects.filter(
+        run=run, status__in=(StepStatus.PENDING, StepStatus.RUNNING)
+    ).exists()
+    if run.status == RunStatus.RUNNING and not busy:
+        run_transition(run, RunStatus.WAITING)
+    elif run.status == RunStatus.WAITING and busy:
+        run_transition(run, RunStatus.RUNNING)
+
+
+def _complete(run: Run, spec: WorkflowSpec) -> None:
+    context = template_context(run, spec, None)
+    if spec.outputs is None:
+        result = {step_id: step["output"] for step_id, step in context["steps"].items()}
+    else:
+        try:
+            result = expressions.render(spec.outputs, context)
+        except expressions.ExpressionError as exc:
+            run_abort(run, RunStatus.FAILED, reason=f"outputs: {exc}")
+            return
+    run.result = result
+    run.save(update_fields=["result"])
+    run_transition(run, RunStatus.COMPLETED)
+    _notify_parent(run)
+
+
+def run_abort(run: Run, status: str, *, reason: str) -> None:
+    """End the run as FAILED or CANCELLED: stop its steps, its children, tell its parent."""
+    run.error = reason
+    run.save(update_fields=["error"])
+    run_transition(run, status, reason=reason)
+    active = list(StepRun.objects.filter(run=run, status__in=STEP_ACTIVE))
+    running_tasks = [sr.task_id for sr in active if sr.status == StepStatus.RUNNING and sr.task_id]
+    now = timezone.now()
+    StepRun.objects.filter(pk__in=[sr.pk for sr in active]).update(
+        status=StepStatus.CANCELLED, finished_at=now, lease_until=None
+    )
+    RunStep.objects.filter(run=run, status=StepStatus.RUNNING).update(
+        status=StepStatus.CANCELLED, finished_at=now
+    )
+    events_append(run, [("step.cancelled", _ref(sr)) for sr in active])
+    revoke_on_commit(running_tasks)
+    for child_id in Run.objects.filter(parent_run=run).exclude(
+        status__in=(RunStatus.COMPLETED, RunStatus.CANCELLED, RunStatus.FAILED)
+    ).values_list("pk", flat=True):
+        child = run_lock(child_id)
+        if not child.is_terminal:
+            run_abort(child, RunStatus.CANCELLED, reason=f"parent run {run.pk} ended: {status}")
+    _notify_parent(run)
+
+
+def _notify_parent(run: Run) -> None:
+    if run.parent_step_run_id is not None:
+        resume_on_commit(run.parent_run_id, run.parent_step_run_id)
+
+
+def _ref(step_run: StepRun) -> dict:
+    return {"step": step_run.step_id, "iteration": step_run.iteration, "attempt": step_run.attempt}
+
+
+def _bounded_output(output) -> dict:
+    if output is None:
+        return {}
+    encoded = json.dumps(output, default=str)
+    if len(encoded) > EVENT_OUTPUT_MAX_CHARS:
+        return {"output_truncated": True}
+    return {"output": output}
+
+
+def lease_for(timeout_s: float) -> timedelta:
+    return timedelta(seconds=timeout_s + settings.CHAMELEON["LEASE_GRACE_S"])

@@ -1,0 +1,176 @@
+"""Execute one step run: claim it, do the work outside any transaction, commit the result once.
+
+A delivery of a step run that is finished, or running under a live lease elsewhere, does nothing;
+a delivery of one whose lease expired (its worker died) takes it over. The result is committed
+only by the holder of the current claim, so a step's result is written at most once.
+"""
+
+import time
+import traceback
+import uuid
+from dataclasses import dataclass
+
+from celery.exceptions import SoftTimeLimitExceeded
+from django.db import transaction
+from django.utils import timezone
+
+from workflows import expressions, metrics
+from workflows.engine.context import template_context
+from workflows.engine.events import events_append
+from workflows.engine.executors.base import Done, StepContext, StepFailed, Wait, executor_for
+from workflows.engine.locks import run_lock
+from workflows.engine.progress import (
+    attempt_failed,
+    attempt_succeeded,
+    attempt_waiting,
+    lease_for,
+    run_settle,
+)
+from workflows.models import Run, RunStatus, StepRun, StepStatus
+from workflows.spec import StepSpec, WorkflowSpec, spec_for_version
+
+
+@dataclass(frozen=True)
+class Claim:
+    run: Run
+    step_run: StepRun
+    spec: WorkflowSpec
+    step: StepSpec
+    token: uuid.UUID
+
+
+def step_run_execute(*, run_id, step_run_id: int, worker: str = "", task_id: str = "") -> str:
+    """Execute the step run if it is ours to run; return what happened (for logs and tests)."""
+    claim = _claim(run_id, step_run_id, worker, task_id)
+    if claim is None:
+        return "skipped"
+    started = time.monotonic()
+    step, rendered, outcome, error = claim.step, None, None, ""
+    try:
+        rendered = _render_input(claim)
+        context = StepContext(claim.run, claim.step_run, step, rendered, step.timeout_s)
+        outcome = executor_for(step.kind).execute(context)
+    except SoftTimeLimitExceeded:
+        error = f"step '{step.id}' timed out after {step.timeout_s:g}s"
+    except StepFailed as exc:
+        error = str(exc)
+    except Exception as exc:  # a failure is recorded on the step, never lost
+        error = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=8)}"
+    metrics.step_observed(step.kind, time.monotonic() - started)
+    return _finish(claim, rendered, outcome, error)
+
+
+def _claim(run_id, step_run_id, worker, task_id) -> Claim | None:
+    with transaction.atomic():
+        run = run_lock(run_id)
+        step_run = StepRun.objects.get(pk=step_run_id)
+        now = timezone.now()
+        takeover = step_run.status == StepStatus.RUNNING and step_run.lease_until < now
+        runnable = step_run.status == StepStatus.PENDING and step_run.due_at <= now
+        if run.status != RunStatus.RUNNING or not (runnable or takeover):
+            return None
+        spec = spec_for_version(run.version)
+        step = spec.step(step_run.step_id)
+        previous_worker = step_run.worker
+        step_run.status = StepStatus.RUNNING
+        step_run.claim = uuid.uuid4()
+        step_run.worker = worker
+        step_run.task_id = task_id
+        step_run.started_at = now
+        step_run.lease_until = now + lease_for(step.timeout_s)
+        step_run.save(
+            update_fields=["status", "claim", "worker", "task_id", "started_at", "lease_until"]
+        )
+        payload = {
+            "step": step.id,
+            "iteration": step_run.iteration,
+            "attempt": step_run.attempt,
+            "worker": worker,
+        }
+        if takeover:
+            payload["took_over_from"] = previous_worker
+        events_append(run, [("step.started", payload)])
+        return Claim(run, step_run, spec, step, step_run.claim)
+
+
+def _render_input(claim: Claim) -> dict:
+    step, step_run = claim.step, claim.step_run
+    extra = {}
+    if step.foreach is not None:
+        items = step_run.run_step.items
+        extra = {"item": items[step_run.iteration], "index": step_run.iteration}
+    elif step.repeat is not None:
+        extra = {"iteration": step_run.iteration}
+    context = template_context(claim.run, claim.spec, step, **extra)
+    rendered = {}
+    for key, value in step.with_.items():
+        try:
+            rendered[key] = expressions.render(value, context)
+        except expressions.ExpressionError as exc:
+            raise StepFailed(f"step '{step.id}' with.{key}: {exc}") from None
+    return rendered
+
+
+def _finish(claim: Claim, rendered, outcome, error: str) -> str:
+    with transaction.atomic():
+        run = run_lock(claim.run.pk)
+        step_run = StepRun.objects.get(pk=claim.step_run.pk)
+        if step_run.status != StepStatus.RUNNING or step_run.claim != claim.token:
+            return "discarded"  # cancelled, or taken over after our lease ran out
+        step_run.input = rendered
+        step_run.save(update_fields=["input"])
+        spec = claim.spec
+        if error:
+            attempt_failed(run, spec, step_run, error)
+            result = "failed"
+        elif isinstance(outcome, Wait):
+            attempt_waiting(
+                run, step_run, wake_at=outcome.wake_at, output=outcome.output,
+                details=outcome.details,
+            )
+            step_run_resume_if_ready(run, spec, step_run)
+            result = "waiting"
+        else:
+            assert isinstance(outcome, Done)
+            if outcome.degraded and not run.degraded:
+                run.degraded = True
+                run.save(update_fields=["degraded"])
+            attempt_succeeded(run, spec, step_run, outcome.output)
+            result = "succeeded"
+        run_settle(run, spec)
+        return result
+
+
+def step_run_resume_if_ready(run: Run, spec: WorkflowSpec, step_run: StepRun) -> bool:
+    """Finish a WAITING step run whose timer is due or whose child run has ended.
+
+    Call inside a transaction while holding the run's row lock.
+    """
+    if step_run.status != StepStatus.WAITING or run.is_terminal:
+        return False
+    if step_run.wake_at is not None:
+        if step_run.wake_at > timezone.now():
+            return False
+        attempt_succeeded(run, spec, step_run, step_run.output)
+        return True
+    child = Run.objects.filter(parent_step_run=step_run).first()
+    if child is None or not child.is_terminal:
+        return False
+    if child.status == RunStatus.COMPLETED:
+        attempt_succeeded(run, spec, step_run, child.result)
+    else:
+        error = f"child run {child.pk} ended {child.status}: {child.error}".rstrip(": ")
+        attempt_failed(run, spec, step_run, error)
+    return True
+
+
+@transaction.atomic
+def step_run_resume(*, run_id, step_run_id: int) -> bool:
+    """Resume a waiting step run if its wait is over (child run ended, timer due)."""
+    run = run_lock(run_id)
+    step_run = StepRun.objects.get(pk=step_run_id)
+    spec = spec_for_version(run.version)
+    if not step_run_resume_if_ready(run, spec, step_run):
+        return False
+    run_settle(run, spec)
+    return True

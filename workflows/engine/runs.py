@@ -1,0 +1,82 @@
+"""Start and cancel runs."""
+
+from django.db import IntegrityError, transaction
+
+from config.errors import Conflict, InvalidInput
+from workflows.engine.events import events_append
+from workflows.engine.locks import run_lock
+from workflows.engine.progress import run_abort, run_settle, steps_start
+from workflows.engine.transitions import run_transition
+from workflows.models import Run, RunStatus, StepRun, Workflow
+from workflows.spec import inputs_resolve, spec_for_version
+
+
+@transaction.atomic
+def run_start(
+    *,
+    workflow: Workflow,
+    inputs: dict,
+    started_by=None,
+    idempotency_key: str | None = None,
+    ctx: dict | None = None,
+    parent_step_run: StepRun | None = None,
+) -> tuple[Run, bool]:
+    """Start a run of the workflow's current version; return (run, created).
+
+    The same idempotency key for the same workflow returns the existing run instead.
+    """
+    if idempotency_key:
+        existing = Run.objects.filter(workflow=workflow, idempotency_key=idempotency_key).first()
+        if existing is not None:
+            return existing, False
+    if workflow.paused:
+        raise Conflict(f"Workflow '{workflow.slug}' is paused.", code="workflow_paused")
+    version = workflow.current_version
+    spec = spec_for_version(version)
+    resolved = inputs_resolve(spec, inputs)
+    if ctx is not None and not isinstance(ctx, dict):
+        raise InvalidInput("ctx must be an object.", details={"ctx": "expected an object"})
+    run = Run(
+        workflow=workflow,
+        version=version,
+        inputs=resolved,
+        idempotency_key=idempotency_key or None,
+        started_by=started_by,
+        progress_total=len(spec.steps),
+        parent_run_id=parent_step_run.run_id if parent_step_run else None,
+        parent_step_run=parent_step_run,
+    )
+    run.ctx = {
+        **(ctx or {}),
+        "run_id": str(run.pk),
+        "workflow": workflow.slug,
+        "version": version.number,
+        "started_by": started_by.get_username() if started_by else None,
+    }
+    try:
+        with transaction.atomic():
+            run.save(force_insert=True)
+    except IntegrityError:
+        if not idempotency_key:
+            raise
+        return Run.objects.get(workflow=workflow, idempotency_key=idempotency_key), False
+    created = {"workflow": workflow.slug, "version": version.number}
+    if parent_step_run is not None:
+        created["parent_run"] = str(parent_step_run.run_id)
+    events_append(run, [("run.created", created)])
+    run_transition(run, RunStatus.PLANNING)
+    steps_start(run, spec, spec.graph.roots)
+    if not run.is_terminal:
+        run_transition(run, RunStatus.RUNNING)
+        run_settle(run, spec)
+    return run, True
+
+
+@transaction.atomic
+def run_cancel(*, run_id, reason: str = "cancelled") -> Run:
+    """Cancel the run, its pending and running steps and its child runs (409 when finished)."""
+    run = run_lock(run_id)
+    if run.is_terminal:
+        raise Conflict(f"Run {run.pk} is already {run.status}.", code="run_finished")
+    run_abort(run, RunStatus.CANCELLED, reason=reason)
+    return run

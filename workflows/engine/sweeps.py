@@ -1,0 +1,70 @@
+"""Periodic sweeps, called by beat and by `manage.py sweep`. Each returns how many rows it moved.
+
+Waits that outlive a moment (retry backoff, `repeat.every_s`, `sleep`) are rows with a due time,
+fired here, rather than broker ETAs: Redis redelivers an ETA task held past its visibility timeout.
+"""
+
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from workflows.engine.dispatch import dispatch_on_commit
+from workflows.engine.runner import step_run_resume
+from workflows.models import RUN_TERMINAL, StepRun, StepStatus
+from workflows.spec import spec_for_version
+
+logger = logging.getLogger(__name__)
+BATCH = 500
+
+
+def steps_dispatch_due() -> int:
+    """Dispatch pending step runs that are due and not dispatched recently (lost publishes too)."""
+    now = timezone.now()
+    stale = now - timedelta(seconds=settings.CHAMELEON["REDISPATCH_AFTER_S"])
+    due = Q(status=StepStatus.PENDING, due_at__lte=now) & (
+        Q(dispatched_at__isnull=True) | Q(dispatched_at__lt=stale)
+    )
+    return _redispatch(due, now)
+
+
+def steps_recover_expired() -> int:
+    """Re-dispatch running step runs whose lease expired: their worker died or hung."""
+    now = timezone.now()
+    stale = now - timedelta(seconds=settings.CHAMELEON["REDISPATCH_AFTER_S"])
+    expired = Q(status=StepStatus.RUNNING, lease_until__lt=now) & (
+        Q(dispatched_at__isnull=True) | Q(dispatched_at__lt=stale)
+    )
+    return _redispatch(expired, now)
+
+
+def _redispatch(condition: Q, now) -> int:
+    with transaction.atomic():
+        rows = list(
+            StepRun.objects.select_for_update(skip_locked=True, of=("self",))
+            .filter(condition)
+            .select_related("run__version")[:BATCH]
+        )
+        for step_run in rows:
+            step = spec_for_version(step_run.run.version).step(step_run.step_id)
+            dispatch_on_commit(step_run, step.timeout_s)
+        StepRun.objects.filter(pk__in=[row.pk for row in rows]).update(dispatched_at=now)
+    return len(rows)
+
+
+def steps_wake_due() -> int:
+    """Finish waiting step runs whose timer is due or whose child run has ended."""
+    now = timezone.now()
+    waiting = StepRun.objects.filter(status=StepStatus.WAITING).filter(
+        Q(wake_at__lte=now) | Q(wake_at__isnull=True, child_run__status__in=RUN_TERMINAL)
+    )
+    woken = 0
+    for run_id, step_run_id in waiting.values_list("run_id", "pk")[:BATCH]:
+        try:
+            woken += step_run_resume(run_id=run_id, step_run_id=step_run_id)
+        except Exception:
+            logger.exception("waking step run %s failed", step_run_id)
+    return woken

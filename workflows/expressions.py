@@ -1,0 +1,128 @@
+"""The one sandboxed mini-language for templates, `when`, `until` and `foreach` expressions.
+
+Jinja2's SandboxedEnvironment with StrictUndefined: no Python eval, no attribute access to
+internals, a missing key is an error rather than an empty string. A string that is exactly one
+`{{ expression }}` evaluates to the expression's native value (a list stays a list); any other
+string renders to text, bounded in size.
+"""
+
+import re
+from functools import lru_cache
+from typing import Any
+
+from django.conf import settings
+from jinja2 import StrictUndefined, TemplateError, nodes
+from jinja2.sandbox import SandboxedEnvironment
+
+_env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
+_SINGLE_EXPRESSION = re.compile(r"\s*\{\{((?:(?!\{\{|\}\}).)*)\}\}\s*", re.S)
+
+
+class ExpressionError(Exception):
+    """A template or expression failed to compile or evaluate; the message says why."""
+
+
+def is_template(text: str) -> bool:
+    return "{{" in text or "{%" in text
+
+
+@lru_cache(maxsize=4096)
+def _compiled_expression(source: str):
+    try:
+        return _env.compile_expression(source, undefined_to_none=False)
+    except TemplateError as exc:
+        raise ExpressionError(f"syntax error in {source!r}: {exc}") from None
+
+
+@lru_cache(maxsize=4096)
+def _compiled_template(source: str):
+    try:
+        return _env.from_string(source)
+    except TemplateError as exc:
+        raise ExpressionError(f"syntax error in {source!r}: {exc}") from None
+
+
+def compile_expression(source: str) -> None:
+    """Raise ExpressionError when `source` is not a valid expression."""
+    _compiled_expression(source)
+
+
+def compile_template(source: str) -> None:
+    """Raise ExpressionError when `source` is not a valid template."""
+    single = _SINGLE_EXPRESSION.fullmatch(source)
+    if single:
+        _compiled_expression(single.group(1))
+    else:
+        _compiled_template(source)
+
+
+def evaluate(source: str, context: dict[str, Any]) -> Any:
+    try:
+        value = _compiled_expression(source)(**context)
+    except ExpressionError:
+        raise
+    except Exception as exc:  # the sandbox raises many kinds; all are the author's error
+        raise ExpressionError(f"{source!r}: {exc}") from None
+    _check_size(value)
+    return value
+
+
+def render(value: Any, context: dict[str, Any]) -> Any:
+    """Render every template string inside `value` (dicts and lists are walked)."""
+    if isinstance(value, dict):
+        return {key: render(item, context) for key, item in value.items()}
+    if isinstance(value, list):
+        return [render(item, context) for item in value]
+    if not isinstance(value, str) or not is_template(value):
+        return value
+    single = _SINGLE_EXPRESSION.fullmatch(value)
+    if single:
+        return evaluate(single.group(1), context)
+    try:
+        text = _compiled_template(value).render(**context)
+    except ExpressionError:
+        raise
+    except Exception as exc:
+        raise ExpressionError(f"{value!r}: {exc}") from None
+    _check_size(text)
+    return text
+
+
+def _check_size(value: Any) -> None:
+    limit = settings.CHAMELEON["TEMPLATE_MAX_CHARS"]
+    if isinstance(value, str) and len(value) > limit:
+        raise ExpressionError(f"result is {len(value)} characters, over the limit of {limit}")
+
+
+def references(source: str) -> set[tuple[str, str | None]]:
+    """Names a template or expression reads: ("steps", "fetch"), ("inputs", "document"), ...
+
+    The second item is the attribute read on the root name (None when read dynamically).
+    """
+    single = _SINGLE_EXPRESSION.fullmatch(source)
+    try:
+        if single:
+            tree = _env.parse("{{ " + single.group(1) + " }}")
+        else:
+            tree = _env.parse(source)
+    except TemplateError as exc:
+        raise ExpressionError(f"syntax error in {source!r}: {exc}") from None
+    found: set[tuple[str, str | None]] = set()
+    attributed: set[int] = set()
+    for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
+        if isinstance(node.node, nodes.Name):
+            attributed.add(id(node.node))
+            if isinstance(node, nodes.Getattr):
+                found.add((node.node.name, node.attr))
+            elif isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
+                found.add((node.node.name, node.arg.value))
+            else:
+                found.add((node.node.name, None))
+    for node in tree.find_all(nodes.Name):
+        if node.ctx == "load" and id(node) not in attributed:
+            found.add((node.name, None))
+    return found
+
+
+def expression_references(source: str) -> set[tuple[str, str | None]]:
+    return references("{{ " + source + " }}")

@@ -1,0 +1,257 @@
+import uuid
+
+from django.conf import settings
+from django.db import models
+from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
+
+
+class Workflow(models.Model):
+    slug = models.SlugField(max_length=100, unique=True)
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="owned_workflows"
+    )
+    paused = models.BooleanField(default=False)
+    current_version = models.ForeignKey(
+        "WorkflowVersion", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["slug"]
+        permissions = [("run_workflow", "Can start and cancel runs of the workflow")]
+
+    def __str__(self):
+        return self.slug
+
+
+class WorkflowUserObjectPermission(UserObjectPermissionBase):
+    content_object = models.ForeignKey(Workflow, on_delete=models.CASCADE)
+
+
+class WorkflowGroupObjectPermission(GroupObjectPermissionBase):
+    content_object = models.ForeignKey(Workflow, on_delete=models.CASCADE)
+
+
+class WorkflowVersion(models.Model):
+    """An immutable, validated spec. Runs pin the version they started on."""
+
+    workflow = models.ForeignKey(Workflow, on_delete=models.CASCADE, related_name="versions")
+    number = models.PositiveIntegerField()
+    spec = models.JSONField()
+    source = models.TextField(help_text="The spec as submitted (YAML or JSON).")
+    checksum = models.CharField(max_length=64)
+    published_at = models.DateTimeField(auto_now_add=True)
+    published_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["workflow", "-number"]
+        constraints = [
+            models.UniqueConstraint(fields=["workflow", "number"], name="unique_version_number")
+        ]
+
+    def __str__(self):
+        return f"{self.workflow_id}:v{self.number}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise ValueError("Workflow versions are immutable; publish a new version instead.")
+        super().save(*args, **kwargs)
+
+
+class RunStatus(models.TextChoices):
+    PENDING = "PENDING"
+    PLANNING = "PLANNING"
+    RUNNING = "RUNNING"
+    WAITING = "WAITING"
+    COMPLETED = "COMPLETED"
+    CANCELLED = "CANCELLED"
+    FAILED = "FAILED"
+
+
+RUN_TRANSITIONS: dict[str, frozenset[str]] = {
+    RunStatus.PENDING: frozenset({RunStatus.PLANNING, RunStatus.CANCELLED, RunStatus.FAILED}),
+    RunStatus.PLANNING: frozenset({RunStatus.RUNNING, RunStatus.CANCELLED, RunStatus.FAILED}),
+    RunStatus.RUNNING: frozenset(
+        {RunStatus.WAITING, RunStatus.COMPLETED, RunStatus.CANCELLED, RunStatus.FAILED}
+    ),
+    RunStatus.WAITING: frozenset({RunStatus.RUNNING, RunStatus.CANCELLED, RunStatus.FAILED}),
+    RunStatus.COMPLETED: frozenset(),
+    RunStatus.CANCELLED: frozenset(),
+    RunStatus.FAILED: frozenset(),
+}
+RUN_TERMINAL = frozenset({RunStatus.COMPLETED, RunStatus.CANCELLED, RunStatus.FAILED})
+
+
+class Run(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    workflow = models.ForeignKey(Workflow, on_delete=models.PROTECT, related_name="runs")
+    version = models.ForeignKey(WorkflowVersion, on_delete=models.PROTECT, related_name="runs")
+    status = models.CharField(max_length=16, choices=RunStatus.choices, default=RunStatus.PENDING)
+    inputs = models.JSONField(default=dict)
+    state = models.JSONField(default=dict, help_text="Run-scoped values steps set with `set:`.")
+    ctx = models.JSONField(default=dict)
+    result = models.JSONField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    parent_run = models.ForeignKey(
+        "self", on_delete=models.CASCADE, null=True, blank=True, related_name="child_runs"
+    )
+    parent_step_run = models.OneToOneField(
+        "StepRun", on_delete=models.SET_NULL, null=True, blank=True, related_name="child_run"
+    )
+    progress_done = models.PositiveIntegerField(default=0)
+    progress_total = models.PositiveIntegerField(default=0)
+    cost_usd = models.DecimalField(max_digits=12, decimal_places=6, default=0)
+    degraded = models.BooleanField(default=False)
+    idempotency_key = models.CharField(max_length=200, null=True, blank=True)
+    started_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    event_seq = models.PositiveBigIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        permissions = [("cancel_run", "Can cancel any run")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workflow", "idempotency_key"],
+                condition=models.Q(idempotency_key__isnull=False),
+                name="unique_run_idempotency_key",
+            )
+        ]
+        indexes = [
+            models.Index(fields=["workflow", "-created_at"], name="run_workflow_created"),
+            models.Index(fields=["status", "-created_at"], name="run_status_created"),
+        ]
+
+    def __str__(self):
+        return f"{self.workflow_id}/{self.id}"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in RUN_TERMINAL
+
+
+class StepStatus(models.TextChoices):
+    PENDING = "PENDING"
+    RUNNING = "RUNNING"
+    WAITING = "WAITING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    SKIPPED = "SKIPPED"
+    CANCELLED = "CANCELLED"
+
+
+STEP_TERMINAL = frozenset(
+    {StepStatus.SUCCEEDED, StepStatus.FAILED, StepStatus.SKIPPED, StepStatus.CANCELLED}
+)
+STEP_ACTIVE = frozenset({StepStatus.PENDING, StepStatus.RUNNING, StepStatus.WAITING})
+
+
+class RunStep(models.Model):
+    """The state of one step of the spec within a run: the node the planner reasons about.
+
+    Its executions (one per foreach item or repeat iteration, and per retry attempt) are StepRuns.
+    The unique (run, step_id) pair is what makes starting a step, e.g. a join, happen once.
+    """
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="run_steps")
+    step_id = models.CharField(max_length=100)
+    status = models.CharField(max_length=16, choices=StepStatus.choices)
+    output = models.JSONField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    items = models.JSONField(null=True, blank=True, help_text="foreach: the evaluated list.")
+    iterations_started = models.PositiveIntegerField(default=0)
+    iterations_done = models.PositiveIntegerField(default=0)
+    started_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["run", "started_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["run", "step_id"], name="unique_run_step"),
+        ]
+
+    def __str__(self):
+        return f"{self.run_id}:{self.step_id}"
+
+
+class StepRun(models.Model):
+    """One execution attempt of one iteration of a step; what a Celery task executes by id."""
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="step_runs")
+    run_step = models.ForeignKey(RunStep, on_delete=models.CASCADE, related_name="step_runs")
+    step_id = models.CharField(max_length=100)
+    kind = models.CharField(max_length=32)
+    iteration = models.PositiveIntegerField(default=0)
+    attempt = models.PositiveIntegerField(default=1)
+    status = models.CharField(max_length=16, choices=StepStatus.choices, default=StepStatus.PENDING)
+    input = models.JSONField(null=True, blank=True)
+    output = models.JSONField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    degraded = models.BooleanField(default=False)
+    due_at = models.DateTimeField(help_text="Not to be executed before this time.")
+    dispatched_at = models.DateTimeField(null=True, blank=True)
+    wake_at = models.DateTimeField(null=True, blank=True, help_text="WAITING on a timer until.")
+    claim = models.UUIDField(null=True, blank=True, help_text="Token of the current execution.")
+    worker = models.CharField(max_length=200, blank=True)
+    task_id = models.CharField(max_length=255, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["run", "created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["run", "step_id", "iteration", "attempt"], name="unique_step_execution"
+            )
+        ]
+        indexes = [
+            models.Index(
+                fields=["due_at"],
+                name="steprun_pending_due",
+                condition=models.Q(status="PENDING"),
+            ),
+            models.Index(
+                fields=["lease_until"],
+                name="steprun_running_lease",
+                condition=models.Q(status="RUNNING"),
+            ),
+            models.Index(
+                fields=["wake_at"], name="steprun_waiting_wake", condition=models.Q(status="WAITING")
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.step_id}[{self.iteration}]#{self.attempt}"
+
+    @property
+    def idempotency_key(self) -> str:
+        """Stable across retries and redeliveries of this step iteration, for outside effects."""
+        return f"{self.run_id}:{self.step_id}:{self.iteration}"
+
+
+class RunEvent(models.Model):
+    """Append-only history of a run; `seq` is dense and ordered per run."""
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="events")
+    seq = models.PositiveBigIntegerField()
+    type = models.CharField(max_length=64)
+    payload = models.JSONField(default=dict)
+    at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["run", "seq"]
+        constraints = [models.UniqueConstraint(fields=["run", "seq"], name="unique_run_event_seq")]
+
+    def __str__(self):
+        return f"{self.run_id}#{self.seq} {self.type}"

@@ -1,0 +1,92 @@
+"""Writes on workflows: create, publish versions, pause, grant. Runs live in workflows.engine."""
+
+import yaml
+from django.db import IntegrityError, transaction
+from guardian.shortcuts import assign_perm
+
+from config.errors import Conflict, InvalidInput
+from workflows.models import Workflow, WorkflowVersion
+from workflows.spec import spec_checksum, spec_parse
+
+WORKFLOW_PERMISSIONS = ("view_workflow", "run_workflow", "change_workflow")
+
+
+def _workflow_exists(slug: str) -> bool:
+    return Workflow.objects.filter(slug=slug, current_version__isnull=False).exists()
+
+
+@transaction.atomic
+def workflow_create(*, source, created_by) -> Workflow:
+    """Create a workflow and its version 1 from a YAML/JSON spec; the creator gets all rights."""
+    spec, canonical = spec_parse(source, workflow_exists=_workflow_exists)
+    if Workflow.objects.filter(slug=spec.slug).exists():
+        raise Conflict(
+            f"A workflow '{spec.slug}' already exists; publish a new version of it instead.",
+            code="workflow_exists",
+            details={"slug": "already exists"},
+        )
+    try:
+        with transaction.atomic():
+            workflow = Workflow.objects.create(
+                slug=spec.slug,
+                name=spec.name or spec.slug,
+                description=spec.description,
+                owner=created_by,
+            )
+    except IntegrityError:
+        raise Conflict(f"A workflow '{spec.slug}' already exists.", code="workflow_exists") from None
+    _version_add(workflow, source, canonical, created_by)
+    for permission in WORKFLOW_PERMISSIONS:
+        assign_perm(permission, created_by, workflow)
+    return workflow
+
+
+@transaction.atomic
+def workflow_version_publish(*, workflow: Workflow, source, published_by) -> WorkflowVersion:
+    """Validate `source` and make it the workflow's next, current version.
+
+    Publishing the same spec as the current version returns the current version unchanged.
+    """
+    workflow = Workflow.objects.select_for_update().get(pk=workflow.pk)
+    spec, canonical = spec_parse(source, workflow_exists=_workflow_exists)
+    if spec.slug != workflow.slug:
+        raise InvalidInput(
+            f"The spec's slug '{spec.slug}' is not this workflow's ('{workflow.slug}').",
+            details={"slug": f"must be '{workflow.slug}'"},
+        )
+    current = workflow.current_version
+    if current is not None and current.checksum == spec_checksum(canonical):
+        return current
+    version = _version_add(workflow, source, canonical, published_by)
+    workflow.name = spec.name or workflow.name
+    workflow.description = spec.description or workflow.description
+    workflow.save(update_fields=["name", "description", "updated_at"])
+    return version
+
+
+def _version_add(workflow, source, canonical, user) -> WorkflowVersion:
+    last = workflow.versions.order_by("-number").values_list("number", flat=True).first() or 0
+    text = source if isinstance(source, str) else _as_yaml(source)
+    version = WorkflowVersion.objects.create(
+        workflow=workflow,
+        number=last + 1,
+        spec=canonical,
+        source=text,
+        checksum=spec_checksum(canonical),
+        published_by=user,
+    )
+    workflow.current_version = version
+    workflow.save(update_fields=["current_version", "updated_at"])
+    return version
+
+
+def _as_yaml(data: dict) -> str:
+    return yaml.safe_dump(data, sort_keys=False)
+
+
+@transaction.atomic
+def workflow_set_paused(*, workflow: Workflow, paused: bool) -> Workflow:
+    workflow = Workflow.objects.select_for_update().get(pk=workflow.pk)
+    workflow.paused = paused
+    workflow.save(update_fields=["paused", "updated_at"])
+    return workflow

@@ -1,0 +1,415 @@
+"""Workflow specs: parse YAML/JSON, validate every rule, report every error with its path.
+
+`spec_parse` returns a `WorkflowSpec` or raises InvalidInput whose details map each path
+(`steps[2].needs[0]`) to what is wrong there. Nothing about a spec is checked anywhere else.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cached_property
+from graphlib import CycleError, TopologicalSorter
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from config.errors import InvalidInput
+from workflows import expressions
+from workflows.engine.executors.base import known_kinds
+
+STEP_KINDS = ("tool", "agent", "human", "workflow")
+IDENTIFIER = r"^[A-Za-z_][A-Za-z0-9_]*$"
+INPUT_TYPES: dict[str, tuple[type, ...]] = {
+    "string": (str,),
+    "number": (int, float),
+    "integer": (int,),
+    "boolean": (bool,),
+    "object": (dict,),
+    "array": (list,),
+}
+TEMPLATE_ROOTS = {"inputs", "state", "ctx", "steps", "item", "index", "iteration", "output"}
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+
+
+class InputSpec(_Model):
+    type: Literal["string", "number", "integer", "boolean", "object", "array"] = "string"
+    required: bool = False
+    default: Any = None
+    description: str = ""
+
+
+class RetrySpec(_Model):
+    max_attempts: int = Field(default=1, ge=1, le=20)
+    backoff_s: float = Field(default=1.0, ge=0, le=3600)
+    max_backoff_s: float = Field(default=60.0, ge=0, le=86400)
+
+    @model_validator(mode="after")
+    def _max_not_below_base(self):
+        if self.max_backoff_s < self.backoff_s:
+            raise ValueError("max_backoff_s must not be below backoff_s")
+        return self
+
+
+class RepeatSpec(_Model):
+    until: str
+    max: int = Field(ge=1, le=1000)
+    every_s: float = Field(default=0, ge=0, le=86400)
+
+
+class StepSpec(_Model):
+    id: str = Field(pattern=IDENTIFIER, max_length=100)
+    name: str = ""
+    needs: list[str] | None = None
+    when: str | None = None
+    tool: str | None = None
+    agent: Any = None
+    human: Any = None
+    workflow: str | None = None
+    with_: dict[str, Any] = Field(default_factory=dict, alias="with")
+    retry: RetrySpec = RetrySpec()
+    timeout_s: float = Field(default=300, gt=0, le=3600)
+    foreach: str | None = None
+    concurrency: int = Field(default=4, ge=1, le=1000)
+    repeat: RepeatSpec | None = None
+    set: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def kind(self) -> str:
+        return next(kind for kind in STEP_KINDS if getattr(self, kind) is not None)
+
+
+class WorkflowSpec(_Model):
+    slug: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$", max_length=100)
+    name: str = ""
+    description: str = ""
+    inputs: dict[str, InputSpec] = Field(default_factory=dict)
+    steps: list[StepSpec] = Field(min_length=1, max_length=5000)
+    outputs: dict[str, Any] | None = None
+
+    def step(self, step_id: str) -> StepSpec:
+        return self.graph.steps[step_id]
+
+    @cached_property
+    def graph(self) -> Graph:
+        return Graph.of(self.steps)
+
+
+@dataclass(frozen=True)
+class Graph:
+    steps: dict[str, StepSpec]
+    needs: dict[str, tuple[str, ...]]
+    dependents: dict[str, tuple[str, ...]]
+    reads: dict[str, frozenset[str]]  # step id -> ids of the steps its templates read
+
+    @classmethod
+    def of(cls, steps: list[StepSpec]) -> Graph:
+        needs = {}
+        for position, step in enumerate(steps):
+            if step.needs is not None:
+                needs[step.id] = tuple(step.needs)
+            else:  # no `needs` means "after the previous step"
+                needs[step.id] = (steps[position - 1].id,) if position else ()
+        dependents: dict[str, list[str]] = {step.id: [] for step in steps}
+        for step_id, required in needs.items():
+            for need in required:
+                dependents.setdefault(need, []).append(step_id)
+        return cls(
+            steps={step.id: step for step in steps},
+            needs=needs,
+            dependents={key: tuple(value) for key, value in dependents.items()},
+            reads={step.id: _step_reads(step) for step in steps},
+        )
+
+    @property
+    def roots(self) -> list[str]:
+        return [step_id for step_id, required in self.needs.items() if not required]
+
+    def ancestors(self, step_id: str) -> set[str]:
+        seen: set[str] = set()
+        stack = list(self.needs.get(step_id, ()))
+        while stack:
+            current = stack.pop()
+            if current not in seen:
+                seen.add(current)
+                stack.extend(self.needs.get(current, ()))
+        return seen
+
+
+@dataclass(frozen=True)
+class SpecError:
+    path: str
+    message: str
+
+
+def spec_load_text(source: str | dict) -> dict:
+    """Turn a YAML or JSON string (or an already parsed object) into a plain dict."""
+    if isinstance(source, dict):
+        return source
+    if not isinstance(source, str) or not source.strip():
+        raise InvalidInput("The spec is empty.", details={"spec": "a YAML or JSON spec is required"})
+    try:
+        data = yaml.safe_load(source)
+    except yaml.YAMLError as exc:
+        raise InvalidInput("The spec is not valid YAML or JSON.", details={"spec": str(exc)}) from None
+    if not isinstance(data, dict):
+        raise InvalidInput("The spec must be a mapping.", details={"spec": "expected a mapping"})
+    return data
+
+
+def spec_parse(source: str | dict, *, workflow_exists: Callable[[str], bool] | None = None):
+    """Validate a spec completely; return (WorkflowSpec, canonical dict) or raise InvalidInput."""
+    data = spec_load_text(source)
+    try:
+        spec = WorkflowSpec.model_validate(data)
+    except ValidationError as exc:
+        raise _invalid([_from_pydantic(error) for error in exc.errors()]) from None
+    errors = _semantic_errors(spec, workflow_exists)
+    if errors:
+        raise _invalid(errors)
+    canonical = spec.model_dump(mode="json", by_alias=True, exclude_defaults=True)
+    return spec, canonical
+
+
+def spec_checksum(canonical: dict) -> str:
+    encoded = json.dumps(canonical, sort_keys=True, separators=(",", ":")).encode()
+    return hashlib.sha256(encoded).hexdigest()
+
+
+_parsed_versions: dict[tuple[int, str], WorkflowSpec] = {}
+
+
+def spec_for_version(version) -> WorkflowSpec:
+    """Versions are immutable, so each process parses a version's spec once."""
+    key = (version.pk, version.checksum)
+    spec = _parsed_versions.get(key)
+    if spec is None:
+        spec = _parsed_versions[key] = WorkflowSpec.model_validate(version.spec)
+    return spec
+
+
+def _invalid(errors: list[SpecError]) -> InvalidInput:
+    details = {}
+    for error in errors:
+        details.setdefault(error.path, []).append(error.message)
+    first = errors[0]
+    return InvalidInput(
+        f"Invalid spec: {first.path}: {first.message}"
+        + (f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""),
+        code="invalid_spec",
+        details=details,
+    )
+
+
+def _from_pydantic(error: dict) -> SpecError:
+    path = ""
+    for part in error["loc"]:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        elif part not in ("function-after",) and not str(part).startswith("function-"):
+            path += f".{part}" if path else str(part)
+    message = error["msg"].removeprefix("Value error, ")
+    if error["type"] == "extra_forbidden":
+        message = "unknown field"
+    return SpecError(path or "spec", message)
+
+
+def _semantic_errors(spec: WorkflowSpec, workflow_exists) -> list[SpecError]:
+    errors: list[SpecError] = []
+    positions: dict[str, int] = {}
+    for index, step in enumerate(spec.steps):
+        if step.id in positions:
+            errors.append(
+                SpecError(
+                    f"steps[{index}].id",
+                    f"duplicate step id '{step.id}' (also steps[{positions[step.id]}])",
+                )
+            )
+        else:
+            positions[step.id] = index
+    for name, declared in spec.inputs.items():
+        if not re.match(IDENTIFIER, name):
+            errors.append(SpecError(f"inputs.{name}", "input names must be identifiers"))
+        if declared.default is not None and not _matches_type(declared.default, declared.type):
+            errors.append(SpecError(f"inputs.{name}.default", f"is not of type {declared.type}"))
+    for index, step in enumerate(spec.steps):
+        errors.extend(_step_errors(spec, step, f"steps[{index}]", positions, workflow_exists))
+    if errors:
+        return errors
+    graph = spec.graph
+    try:
+        TopologicalSorter(graph.needs).prepare()
+    except CycleError as exc:
+        cycle = exc.args[1]
+        errors.append(SpecError(f"steps[{positions[cycle[0]]}].needs", "cycle: " + " -> ".join(cycle)))
+        return errors
+    for index, step in enumerate(spec.steps):
+        errors.extend(_reference_errors(spec, step, f"steps[{index}]"))
+    errors.extend(_template_reference_errors(spec, spec.outputs or {}, "outputs", set(positions)))
+    return errors
+
+
+def _step_errors(spec, step: StepSpec, path, positions, workflow_exists) -> list[SpecError]:
+    errors = []
+    kinds = [kind for kind in STEP_KINDS if getattr(step, kind) is not None]
+    if len(kinds) != 1:
+        message = "needs exactly one of " + ", ".join(STEP_KINDS)
+        if kinds:
+            message += f" (found {', '.join(kinds)})"
+        return [SpecError(path, message)]
+    kind = kinds[0]
+    if kind not in known_kinds():
+        return [
+            SpecError(
+                f"{path}.{kind}",
+                f"step kind '{kind}' is not available (available: {', '.join(known_kinds())})",
+            )
+        ]
+    for index, need in enumerate(step.needs or []):
+        if need not in positions:
+            errors.append(SpecError(f"{path}.needs[{index}]", f"unknown step '{need}'"))
+        elif need == step.id:
+            errors.append(SpecError(f"{path}.needs[{index}]", "a step cannot need itself"))
+    if step.repeat and step.foreach:
+        errors.append(SpecError(path, "a step cannot have both foreach and repeat"))
+    if kind == "workflow" and workflow_exists is not None:
+        if step.workflow == spec.slug:
+            errors.append(SpecError(f"{path}.workflow", "a workflow cannot run itself"))
+        elif not workflow_exists(step.workflow):
+            errors.append(SpecError(f"{path}.workflow", f"unknown workflow '{step.workflow}'"))
+    for field_path, source, is_expression in _sources(step, path):
+        try:
+            if is_expression:
+                expressions.compile_expression(source)
+            else:
+                expressions.compile_template(source)
+        except expressions.ExpressionError as exc:
+            errors.append(SpecError(field_path, str(exc)))
+    if not errors:
+        from workflows.engine.executors.base import executor_for
+
+        errors.extend(executor_for(kind).validate(step, path))
+    return errors
+
+
+def _sources(step: StepSpec, path: str):
+    """Yield (path, source, is_expression) for every template and expression of a step."""
+    if step.when is not None:
+        yield f"{path}.when", step.when, True
+    if step.foreach is not None:
+        yield f"{path}.foreach", step.foreach, True
+    if step.repeat is not None:
+        yield f"{path}.repeat.until", step.repeat.until, True
+    yield from _template_strings(step.with_, f"{path}.with")
+    yield from _template_strings(step.set, f"{path}.set")
+
+
+def _step_reads(step: StepSpec) -> frozenset[str]:
+    reads = set()
+    for _, source, is_expression in _sources(step, "step"):
+        refs = (
+            expressions.expression_references(source)
+            if is_expression
+            else expressions.references(source)
+        )
+        reads.update(attribute for root, attribute in refs if root == "steps" and attribute)
+    return frozenset(reads)
+
+
+def _template_strings(value, path):
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _template_strings(item, f"{path}.{key}")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _template_strings(item, f"{path}[{index}]")
+    elif isinstance(value, str) and expressions.is_template(value):
+        yield path, value, False
+
+
+def _reference_errors(spec: WorkflowSpec, step: StepSpec, path: str) -> list[SpecError]:
+    upstream = spec.graph.ancestors(step.id)
+    errors = []
+    for field_path, source, is_expression in _sources(step, path):
+        refs = (
+            expressions.expression_references(source)
+            if is_expression
+            else expressions.references(source)
+        )
+        own_output_ok = field_path.endswith((".repeat.until",)) or field_path.startswith(
+            f"{path}.set"
+        )
+        errors.extend(_check_refs(spec, refs, field_path, upstream, step, own_output_ok))
+    return errors
+
+
+def _template_reference_errors(spec, value, path, all_steps) -> list[SpecError]:
+    errors = []
+    for field_path, source, _ in _template_strings(value, path):
+        refs = expressions.references(source)
+        errors.extend(_check_refs(spec, refs, field_path, all_steps, None, False))
+    return errors
+
+
+def _check_refs(spec, refs, field_path, upstream, step, own_output_ok) -> list[SpecError]:
+    errors = []
+    for root, attribute in sorted(refs, key=lambda ref: (ref[0], ref[1] or "")):
+        if root not in TEMPLATE_ROOTS:
+            errors.append(SpecError(field_path, f"unknown name '{root}'"))
+        elif root == "inputs" and attribute is not None and attribute not in spec.inputs:
+            errors.append(SpecError(field_path, f"unknown input '{attribute}'"))
+        elif root == "steps" and attribute is None:
+            errors.append(SpecError(field_path, "read steps by name: steps.<id>.output"))
+        elif root == "steps" and attribute not in spec.graph.steps:
+            errors.append(SpecError(field_path, f"unknown step '{attribute}'"))
+        elif root == "steps" and attribute not in upstream:
+            errors.append(
+                SpecError(
+                    field_path,
+                    f"step '{attribute}' does not run before '{step.id}'; add it to needs",
+                )
+            )
+        elif root in ("item", "index") and (step is None or step.foreach is None):
+            errors.append(SpecError(field_path, f"'{root}' is only defined in a foreach step"))
+        elif root == "output" and not own_output_ok:
+            errors.append(SpecError(field_path, "'output' is only defined in repeat.until and set"))
+        elif root == "iteration" and (step is None or step.repeat is None):
+            errors.append(SpecError(field_path, "'iteration' is only defined in a repeat step"))
+    return errors
+
+
+def _matches_type(value, type_name: str) -> bool:
+    if isinstance(value, bool) and type_name != "boolean":
+        return False
+    return isinstance(value, INPUT_TYPES[type_name])
+
+
+def inputs_resolve(spec: WorkflowSpec, inputs: Any) -> dict:
+    """Apply defaults and check run inputs; raise InvalidInput naming each bad input."""
+    if not isinstance(inputs, dict):
+        raise InvalidInput("inputs must be an object.", details={"inputs": "expected an object"})
+    errors = {}
+    resolved = {}
+    for name in inputs:
+        if name not in spec.inputs:
+            errors[f"inputs.{name}"] = "unknown input"
+    for name, declared in spec.inputs.items():
+        if name in inputs:
+            if not _matches_type(inputs[name], declared.type):
+                errors[f"inputs.{name}"] = f"must be of type {declared.type}"
+            resolved[name] = inputs[name]
+        elif declared.required:
+            errors[f"inputs.{name}"] = "is required"
+        else:
+            resolved[name] = declared.default
+    if errors:
+        first = next(iter(errors.items()))
+        raise InvalidInput(f"Invalid inputs: {first[0]} {first[1]}", details=errors)
+    return resolved
