@@ -1,0 +1,55 @@
+"""Production settings: `check --deploy` is clean, and missing secrets stop the start."""
+
+import os
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def manage_production(*args: str, **env: str) -> subprocess.CompletedProcess:
+    """Run manage.py with production settings and only the DJANGO_* variables given here."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("DJANGO_")}
+    clean.update(env, DJANGO_SETTINGS_MODULE="config.settings.production")
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=clean,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_production_deploy_check_is_clean():
+    result = manage_production(
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+        DJANGO_SECRET_KEY=secrets.token_urlsafe(50),
+        DJANGO_ALLOWED_HOSTS="example.com",
+    )
+    assert result.returncode == 0, result.stderr
+    assert "System check identified no issues" in result.stdout
+    assert "WARNING" not in result.stderr and "ERROR" not in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize(
+    ("missing", "given"),
+    [
+        ("DJANGO_SECRET_KEY", {"DJANGO_ALLOWED_HOSTS": "example.com"}),
+        ("DJANGO_ALLOWED_HOSTS", {"DJANGO_SECRET_KEY": secrets.token_urlsafe(50)}),
+    ],
+)
+def test_production_refuses_to_start_without(missing, given):
+    dotenv = ROOT / ".env"
+    if dotenv.exists() and missing in dotenv.read_text():
+        pytest.skip(f"the local .env file sets {missing}")
+    result = manage_production("check", **given)
+    assert result.returncode != 0
+    assert f"Set the {missing} environment variable" in result.stderr
