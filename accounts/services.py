@@ -1,8 +1,12 @@
+import secrets
+
 from django.apps import apps
+from django.contrib.auth import get_user_model
 from django.contrib.auth.management import create_permissions
 from django.contrib.auth.models import Group, Permission
+from django.db import transaction
 
-from accounts.roles import ROLE_PERMISSIONS
+from accounts.roles import ADMIN, OPERATOR, ROLE_PERMISSIONS
 
 
 def roles_sync(**_signal_kwargs) -> None:
@@ -21,3 +25,23 @@ def roles_sync(**_signal_kwargs) -> None:
                 for app, codename in pairs
             ]
         group.permissions.set(permissions)
+
+
+@transaction.atomic
+def demo_users_reset() -> dict[str, str]:
+    """Make one demo user per role with a fresh random password; return {username: password}.
+
+    The admin user is also a superuser. Run by `manage.py up` on embedded defaults only.
+    """
+    User = get_user_model()
+    credentials = {}
+    for role in ROLE_PERMISSIONS:
+        user, _ = User.objects.get_or_create(username=role)
+        user.is_staff = role in (ADMIN, OPERATOR)
+        user.is_superuser = role == ADMIN
+        password = secrets.token_urlsafe(9)
+        user.set_password(password)
+        user.save()
+        user.groups.add(Group.objects.get(name=role))
+        credentials[role] = password
+    return credentials

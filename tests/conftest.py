@@ -90,9 +90,21 @@ class WorkerProcess:
             "REDIS_URL": settings.REDIS_URL,
         }
         command = [
-            sys.executable, "-m", "celery", "-A", "config", "worker",
-            "--pool", "prefork", "--concurrency", str(concurrency),
-            "--hostname", f"{name}@%h", "--loglevel", "WARNING", "--without-mingle",
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            "--pool",
+            "prefork",
+            "--concurrency",
+            str(concurrency),
+            "--hostname",
+            f"{name}@%h",
+            "--loglevel",
+            "WARNING",
+            "--without-mingle",
             "--without-gossip",
         ]
         if beat:
@@ -135,9 +147,26 @@ def _clean_broker():
     redis.Redis.from_url(settings.REDIS_URL).flushdb()
 
 
-@pytest.fixture(scope="session")
-def celery_worker(django_db_setup, django_db_blocker, _clean_broker, tmp_path_factory):
-    """Two prefork processes and beat (sweeps every second), shared by the whole session."""
-    worker = WorkerProcess("session", concurrency=2, beat=True, tmp_path=tmp_path_factory.mktemp("beat"))
+@pytest.fixture(scope="module")
+def celery_worker(django_db_setup, _clean_broker, tmp_path_factory):
+    """Two prefork processes and beat (sweeps every second), shared by a test module.
+
+    Module scope, so modules that start and kill their own workers never compete with it.
+    """
+    from config.celery import app
+
+    app.control.purge()  # messages left by earlier modules' runs, whose rows are gone
+    beat_dir = tmp_path_factory.mktemp("beat")
+    worker = WorkerProcess("shared", concurrency=2, beat=True, tmp_path=beat_dir)
     yield worker
     worker.stop()
+
+
+@pytest.fixture
+def http_server():
+    """(base_url, recorder) of a local HTTP server that records what the tools send."""
+    from tests.httpserver import serve
+
+    server, recorder = serve()
+    yield f"http://127.0.0.1:{server.server_address[1]}", recorder
+    server.shutdown()

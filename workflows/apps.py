@@ -5,4 +5,5 @@ class WorkflowsConfig(AppConfig):
     name = "workflows"
 
     def ready(self):
-        from workflows.engine import executors  # noqa: F401  registers the built-in step kinds
+        # Importing registers the built-in step kinds (and, through `tool`, the built-in tools).
+        from workflows.engine.executors import subworkflow, tool  # noqa: F401

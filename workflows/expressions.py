@@ -11,10 +11,19 @@ from functools import lru_cache
 from typing import Any
 
 from django.conf import settings
-from jinja2 import StrictUndefined, TemplateError, nodes
+from jinja2 import StrictUndefined, TemplateError, Undefined, nodes
 from jinja2.sandbox import SandboxedEnvironment
 
-_env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
+
+class _Sandbox(SandboxedEnvironment):
+    def getattr(self, obj, attribute):
+        # Data first: `inputs.items` is the input named items, not the dict method.
+        if isinstance(obj, dict) and attribute in obj:
+            return obj[attribute]
+        return super().getattr(obj, attribute)
+
+
+_env = _Sandbox(undefined=StrictUndefined, autoescape=False)
 _SINGLE_EXPRESSION = re.compile(r"\s*\{\{((?:(?!\{\{|\}\}).)*)\}\}\s*", re.S)
 
 
@@ -59,6 +68,8 @@ def compile_template(source: str) -> None:
 def evaluate(source: str, context: dict[str, Any]) -> Any:
     try:
         value = _compiled_expression(source)(**context)
+        if isinstance(value, Undefined):
+            str(value)  # StrictUndefined raises here, naming what is missing
     except ExpressionError:
         raise
     except Exception as exc:  # the sandbox raises many kinds; all are the author's error
@@ -99,12 +110,8 @@ def references(source: str) -> set[tuple[str, str | None]]:
 
     The second item is the attribute read on the root name (None when read dynamically).
     """
-    single = _SINGLE_EXPRESSION.fullmatch(source)
     try:
-        if single:
-            tree = _env.parse("{{ " + single.group(1) + " }}")
-        else:
-            tree = _env.parse(source)
+        tree = _env.parse(source)
     except TemplateError as exc:
         raise ExpressionError(f"syntax error in {source!r}: {exc}") from None
     found: set[tuple[str, str | None]] = set()

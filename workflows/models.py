@@ -107,7 +107,8 @@ class Run(models.Model):
     progress_total = models.PositiveIntegerField(default=0)
     cost_usd = models.DecimalField(max_digits=12, decimal_places=6, default=0)
     degraded = models.BooleanField(default=False)
-    idempotency_key = models.CharField(max_length=200, null=True, blank=True)
+    # NULL, not "", for "no key": the unique constraint below only covers runs that have one.
+    idempotency_key = models.CharField(max_length=200, null=True, blank=True)  # noqa: DJ001
     started_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
@@ -227,7 +228,9 @@ class StepRun(models.Model):
                 condition=models.Q(status="RUNNING"),
             ),
             models.Index(
-                fields=["wake_at"], name="steprun_waiting_wake", condition=models.Q(status="WAITING")
+                fields=["wake_at"],
+                name="steprun_waiting_wake",
+                condition=models.Q(status="WAITING"),
             ),
         ]
 

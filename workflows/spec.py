@@ -45,6 +45,12 @@ class InputSpec(_Model):
     default: Any = None
     description: str = ""
 
+    @model_validator(mode="after")
+    def _default_matches_type(self):
+        if self.default is not None and not _matches_type(self.default, self.type):
+            raise ValueError(f"default is not of type {self.type}")
+        return self
+
 
 class RetrySpec(_Model):
     max_attempts: int = Field(default=1, ge=1, le=20)
@@ -154,11 +160,15 @@ def spec_load_text(source: str | dict) -> dict:
     if isinstance(source, dict):
         return source
     if not isinstance(source, str) or not source.strip():
-        raise InvalidInput("The spec is empty.", details={"spec": "a YAML or JSON spec is required"})
+        raise InvalidInput(
+            "The spec is empty.", details={"spec": "a YAML or JSON spec is required"}
+        )
     try:
         data = yaml.safe_load(source)
     except yaml.YAMLError as exc:
-        raise InvalidInput("The spec is not valid YAML or JSON.", details={"spec": str(exc)}) from None
+        raise InvalidInput(
+            "The spec is not valid YAML or JSON.", details={"spec": str(exc)}
+        ) from None
     if not isinstance(data, dict):
         raise InvalidInput("The spec must be a mapping.", details={"spec": "expected a mapping"})
     return data
@@ -234,11 +244,9 @@ def _semantic_errors(spec: WorkflowSpec, workflow_exists) -> list[SpecError]:
             )
         else:
             positions[step.id] = index
-    for name, declared in spec.inputs.items():
+    for name in spec.inputs:
         if not re.match(IDENTIFIER, name):
             errors.append(SpecError(f"inputs.{name}", "input names must be identifiers"))
-        if declared.default is not None and not _matches_type(declared.default, declared.type):
-            errors.append(SpecError(f"inputs.{name}.default", f"is not of type {declared.type}"))
     for index, step in enumerate(spec.steps):
         errors.extend(_step_errors(spec, step, f"steps[{index}]", positions, workflow_exists))
     if errors:
@@ -248,7 +256,9 @@ def _semantic_errors(spec: WorkflowSpec, workflow_exists) -> list[SpecError]:
         TopologicalSorter(graph.needs).prepare()
     except CycleError as exc:
         cycle = exc.args[1]
-        errors.append(SpecError(f"steps[{positions[cycle[0]]}].needs", "cycle: " + " -> ".join(cycle)))
+        errors.append(
+            SpecError(f"steps[{positions[cycle[0]]}].needs", "cycle: " + " -> ".join(cycle))
+        )
         return errors
     for index, step in enumerate(spec.steps):
         errors.extend(_reference_errors(spec, step, f"steps[{index}]"))

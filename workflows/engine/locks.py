@@ -8,4 +8,8 @@ from workflows.models import Run
 def run_lock(run_id) -> Run:
     """Lock and return the run. Call inside a transaction."""
     assert connection.in_atomic_block
-    return Run.objects.select_for_update(of=("self",)).select_related("version", "workflow").get(pk=run_id)
+    return (
+        Run.objects.select_for_update(of=("self",))
+        .select_related("version", "workflow")
+        .get(pk=run_id)
+    )

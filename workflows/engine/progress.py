@@ -163,7 +163,11 @@ def attempt_failed(run: Run, spec: WorkflowSpec, step_run: StepRun, error: str) 
         delay = min(retry.backoff_s * 2 ** (step_run.attempt - 1), retry.max_backoff_s)
         delay *= random.uniform(0.8, 1.0)  # jitter, so failed siblings do not retry in lockstep
         step_run_new(
-            run, run_step, step, iteration=step_run.iteration, attempt=step_run.attempt + 1,
+            run,
+            run_step,
+            step,
+            iteration=step_run.iteration,
+            attempt=step_run.attempt + 1,
             delay_s=delay,
         )
         return
@@ -299,9 +303,11 @@ def run_abort(run: Run, status: str, *, reason: str) -> None:
     )
     events_append(run, [("step.cancelled", _ref(sr)) for sr in active])
     revoke_on_commit(running_tasks)
-    for child_id in Run.objects.filter(parent_run=run).exclude(
-        status__in=(RunStatus.COMPLETED, RunStatus.CANCELLED, RunStatus.FAILED)
-    ).values_list("pk", flat=True):
+    for child_id in (
+        Run.objects.filter(parent_run=run)
+        .exclude(status__in=(RunStatus.COMPLETED, RunStatus.CANCELLED, RunStatus.FAILED))
+        .values_list("pk", flat=True)
+    ):
         child = run_lock(child_id)
         if not child.is_terminal:
             run_abort(child, RunStatus.CANCELLED, reason=f"parent run {run.pk} ended: {status}")

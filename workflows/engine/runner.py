@@ -62,8 +62,11 @@ def step_run_execute(*, run_id, step_run_id: int, worker: str = "", task_id: str
 
 def _claim(run_id, step_run_id, worker, task_id) -> Claim | None:
     with transaction.atomic():
-        run = run_lock(run_id)
-        step_run = StepRun.objects.get(pk=step_run_id)
+        try:
+            run = run_lock(run_id)
+            step_run = StepRun.objects.get(pk=step_run_id, run=run)
+        except (Run.DoesNotExist, StepRun.DoesNotExist):
+            return None  # a late delivery for a run that was deleted
         now = timezone.now()
         takeover = step_run.status == StepStatus.RUNNING and step_run.lease_until < now
         runnable = step_run.status == StepStatus.PENDING and step_run.due_at <= now
@@ -125,7 +128,10 @@ def _finish(claim: Claim, rendered, outcome, error: str) -> str:
             result = "failed"
         elif isinstance(outcome, Wait):
             attempt_waiting(
-                run, step_run, wake_at=outcome.wake_at, output=outcome.output,
+                run,
+                step_run,
+                wake_at=outcome.wake_at,
+                output=outcome.output,
                 details=outcome.details,
             )
             step_run_resume_if_ready(run, spec, step_run)

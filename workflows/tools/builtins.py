@@ -51,7 +51,8 @@ def json_extract(params: JsonExtractParams, context: ToolContext):
             value = value[part]
         except (KeyError, IndexError, TypeError):
             if params.required:
-                raise StepFailed(f"json.extract: nothing at '{params.path}' (stopped at {part!r})")
+                message = f"json.extract: nothing at '{params.path}' (stopped at {part!r})"
+                raise StepFailed(message) from None
             return params.default
     return value
 

@@ -1,3 +1,1 @@
-"""Built-in step kinds. Importing this package registers them."""
-
-from workflows.engine.executors import subworkflow, tool  # noqa: F401
+"""Step kinds. The built-in ones register themselves when WorkflowsConfig.ready imports them."""

@@ -16,7 +16,9 @@ class SubWorkflowExecutor:
     def execute(self, context: StepContext) -> Wait:
         workflow = Workflow.objects.filter(slug=context.step.workflow).first()
         if workflow is None or workflow.current_version_id is None:
-            raise StepFailed(f"step '{context.step.id}': unknown workflow '{context.step.workflow}'")
+            raise StepFailed(
+                f"step '{context.step.id}': unknown workflow '{context.step.workflow}'"
+            )
         step_run = context.step_run
         try:
             child, _ = run_start(
@@ -28,7 +30,8 @@ class SubWorkflowExecutor:
                 parent_step_run=step_run,
             )
         except ChameleonError as exc:
-            raise StepFailed(f"step '{context.step.id}': {exc.message} {exc.details or ''}")
+            details = exc.details or ""
+            raise StepFailed(f"step '{context.step.id}': {exc.message} {details}") from None
         return Wait(details={"child_run": str(child.pk)})
 
 

@@ -2,8 +2,12 @@ from pydantic import ValidationError
 
 from workflows.engine.executors.base import Done, StepContext, StepFailed, Wait, register
 from workflows.spec import SpecError, StepSpec
-from workflows.tools import ToolContext, tool_get, tool_names
-from workflows.tools import builtins  # noqa: F401  registers the built-in tools
+from workflows.tools import (
+    ToolContext,
+    builtins,  # noqa: F401  registers the built-in tools
+    tool_get,
+    tool_names,
+)
 
 
 class ToolExecutor:
@@ -23,7 +27,9 @@ class ToolExecutor:
         accepted = {field.alias or name for name, field in fields.items()}
         for key in step.with_:
             if key not in accepted:
-                errors.append(SpecError(f"{path}.with.{key}", f"tool '{tool.name}' takes no '{key}'"))
+                errors.append(
+                    SpecError(f"{path}.with.{key}", f"tool '{tool.name}' takes no '{key}'")
+                )
         for name, field in fields.items():
             if field.is_required() and (field.alias or name) not in step.with_:
                 errors.append(SpecError(f"{path}.with", f"tool '{tool.name}' needs '{name}'"))

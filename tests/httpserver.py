@@ -1,0 +1,52 @@
+"""A local HTTP server for tool tests: records requests, can delay and fail on demand."""
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+class Recorder:
+    def __init__(self):
+        self.requests: list[dict] = []
+        self.delay_s = 0.0
+        self.status = 200
+        self.lock = threading.Lock()
+
+    def count(self, path: str) -> int:
+        with self.lock:
+            return sum(1 for request in self.requests if request["path"] == path)
+
+
+def serve() -> tuple[ThreadingHTTPServer, Recorder]:
+    recorder = Recorder()
+
+    class Handler(BaseHTTPRequestHandler):
+        def _handle(self):
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b""
+            with recorder.lock:
+                recorder.requests.append(
+                    {
+                        "method": self.command,
+                        "path": self.path,
+                        "headers": dict(self.headers),
+                        "body": body.decode() or None,
+                    }
+                )
+            time.sleep(recorder.delay_s)
+            payload = json.dumps({"ok": recorder.status < 400, "path": self.path}).encode()
+            self.send_response(recorder.status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        do_GET = do_POST = _handle
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, recorder

@@ -1,0 +1,396 @@
+"""Engine semantics, executed in-process with `drain` (durability tests use a real worker)."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from config.errors import Conflict
+from workflows.engine.runs import run_cancel, run_start
+from workflows.engine.sweeps import steps_dispatch_due, steps_wake_due
+from workflows.models import RunStatus, RunStep, StepRun, StepStatus
+
+pytestmark = pytest.mark.django_db
+
+
+def start(workflow, user, **inputs):
+    run, _ = run_start(workflow=workflow, inputs=inputs, started_by=user)
+    return run
+
+
+def statuses(run) -> dict:
+    return dict(RunStep.objects.filter(run=run).values_list("step_id", "status"))
+
+
+def test_parallel_branches_join_and_results_flow_through_templates(make_workflow, operator, drain):
+    workflow = make_workflow(
+        """
+slug: diamond
+inputs: {n: {type: integer, default: 1}}
+steps:
+  - id: start
+    tool: noop
+    with: {value: "{{ inputs.n }}"}
+  - id: left
+    needs: [start]
+    tool: noop
+    with: {value: "{{ steps.start.output + 1 }}"}
+  - id: right
+    needs: [start]
+    tool: noop
+    with: {value: "{{ steps.start.output + 2 }}"}
+  - id: join
+    needs: [left, right]
+    tool: noop
+    with: {value: "{{ [steps.left.output, steps.right.output] }}"}
+outputs: {pair: "{{ steps.join.output }}"}
+"""
+    )
+    run = start(workflow, operator, n=10)
+    assert set(StepRun.objects.filter(run=run).values_list("step_id", flat=True)) == {"start"}
+
+    drain()
+
+    run.refresh_from_db()
+    assert run.status == RunStatus.COMPLETED
+    assert run.result == {"pair": [11, 12]}
+    assert (run.progress_done, run.progress_total) == (4, 4)
+    assert StepRun.objects.filter(run=run, step_id="join").count() == 1
+
+
+def test_when_false_skips_and_a_step_whose_needs_all_skipped_is_skipped(
+    make_workflow, operator, drain
+):
+    workflow = make_workflow(
+        """
+slug: gated
+inputs: {score: {type: number, required: true}}
+steps:
+  - id: risk
+    tool: noop
+    with: {value: {score: "{{ inputs.score }}"}}
+  - id: legal
+    when: "steps.risk.output.score >= 0.7"
+    tool: noop
+    with: {value: approve}
+  - id: notify
+    needs: [legal]
+    tool: template.render
+    with: {template: "decision {{ steps.legal.output }}"}
+  - id: always
+    needs: [risk, legal]
+    tool: noop
+"""
+    )
+    low = start(workflow, operator, score=0.2)
+    high = start(workflow, operator, score=0.9)
+    drain()
+
+    low.refresh_from_db()
+    high.refresh_from_db()
+    assert low.status == high.status == RunStatus.COMPLETED
+    assert statuses(low) == {
+        "risk": "SUCCEEDED",
+        "legal": "SKIPPED",
+        "notify": "SKIPPED",
+        "always": "SUCCEEDED",
+    }
+    assert RunStep.objects.get(run=high, step_id="notify").output == {"text": "decision approve"}
+
+
+def test_foreach_keeps_order_and_bounds_concurrency(make_workflow, operator, drain):
+    workflow = make_workflow(
+        """
+slug: mapper
+inputs: {words: {type: array, default: [a, b, c, d, e]}}
+steps:
+  - id: shout
+    foreach: "inputs.words"
+    concurrency: 2
+    tool: template.render
+    with: {template: "{{ index }}:{{ item | upper }}"}
+"""
+    )
+    run = start(workflow, operator)
+    assert StepRun.objects.filter(run=run, status=StepStatus.PENDING).count() == 2
+
+    drain()
+
+    run.refresh_from_db()
+    assert run.status == RunStatus.COMPLETED
+    assert run.result["shout"] == [{"text": f"{i}:{w}"} for i, w in enumerate("ABCDE")]
+
+
+def test_foreach_over_an_empty_list_succeeds_with_an_empty_list(make_workflow, operator, drain):
+    workflow = make_workflow(
+        "slug: empty\nsteps:\n  - id: each\n    foreach: '[]'\n    tool: noop\n"
+    )
+    run = start(workflow, operator)
+    drain()
+    run.refresh_from_db()
+    assert (run.status, run.result) == (RunStatus.COMPLETED, {"each": []})
+
+
+def test_repeat_runs_until_the_condition_holds(make_workflow, operator, drain):
+    workflow = make_workflow(
+        """
+slug: poll
+steps:
+  - id: poll
+    repeat: {until: "output >= 3", max: 10}
+    tool: noop
+    with: {value: "{{ iteration + 1 }}"}
+    set: {polls: "{{ output }}"}
+"""
+    )
+    run = start(workflow, operator)
+    drain()
+    run.refresh_from_db()
+    assert run.status == RunStatus.COMPLETED
+    assert run.result == {"poll": 3}
+    assert run.state == {"polls": 3}
+    assert StepRun.objects.filter(run=run).count() == 3
+
+
+def test_repeat_that_never_holds_fails_after_max(make_workflow, operator, drain):
+    workflow = make_workflow(
+        "slug: never\nsteps:\n  - id: p\n    repeat: {until: 'false', max: 3}\n    tool: noop\n"
+    )
+    run = start(workflow, operator)
+    drain()
+    run.refresh_from_db()
+    assert run.status == RunStatus.FAILED
+    assert run.error == "step 'p' repeat: until not met after 3 iterations"
+
+
+def test_sub_workflow_runs_as_a_child_and_the_parent_waits_for_it(make_workflow, operator, drain):
+    make_workflow(
+        """
+slug: child
+inputs: {x: {type: integer, required: true}}
+steps:
+  - id: double
+    tool: noop
+    with: {value: "{{ inputs.x * 2 }}"}
+outputs: {doubled: "{{ steps.double.output }}"}
+"""
+    )
+    parent = make_workflow(
+        """
+slug: parent
+steps:
+  - id: call
+    workflow: child
+    with: {x: 21}
+  - id: after
+    tool: noop
+    with: {value: "{{ steps.call.output.doubled }}"}
+"""
+    )
+    run = start(parent, operator)
+    step_run = StepRun.objects.get(run=run)
+    from workflows.engine.runner import step_run_execute
+
+    step_run_execute(run_id=run.pk, step_run_id=step_run.pk)
+    run.refresh_from_db()
+    child = run.child_runs.get()
+    assert run.status == RunStatus.WAITING
+    assert child.parent_step_run_id == step_run.pk
+
+    drain()
+
+    run.refresh_from_db()
+    child.refresh_from_db()
+    assert child.status == RunStatus.COMPLETED
+    assert run.status == RunStatus.COMPLETED
+    assert run.result["after"] == 42
+
+
+def test_cancelling_a_parent_cancels_its_waiting_step_and_child_run(make_workflow, operator, drain):
+    make_workflow("slug: slow\nsteps:\n  - id: nap\n    tool: sleep\n    with: {seconds: 3600}\n")
+    parent = make_workflow("slug: outer\nsteps:\n  - id: call\n    workflow: slow\n")
+    run = start(parent, operator)
+    drain()
+    child = run.child_runs.get()
+    child.refresh_from_db()
+    assert child.status == RunStatus.WAITING
+
+    run_cancel(run_id=run.pk)
+
+    run.refresh_from_db()
+    child.refresh_from_db()
+    assert (run.status, child.status) == (RunStatus.CANCELLED, RunStatus.CANCELLED)
+    assert not StepRun.objects.filter(status__in=["PENDING", "RUNNING", "WAITING"]).exists()
+    with pytest.raises(Conflict):
+        run_cancel(run_id=run.pk)
+
+
+def test_template_reading_a_missing_key_fails_the_step_naming_step_and_field(
+    make_workflow, operator, drain
+):
+    workflow = make_workflow(
+        """
+slug: broken
+steps:
+  - id: a
+    tool: noop
+    with: {value: {}}
+  - id: b
+    tool: noop
+    with: {value: "{{ steps.a.output.missing }}"}
+"""
+    )
+    run = start(workflow, operator)
+    drain()
+    run.refresh_from_db()
+    assert run.status == RunStatus.FAILED
+    assert run.error.startswith("step 'b' with.value:")
+    assert "missing" in run.error
+
+
+def test_expression_that_raises_in_when_fails_the_run_cleanly(make_workflow, operator, drain):
+    workflow = make_workflow(
+        "slug: badwhen\nsteps:\n  - id: a\n    tool: noop\n"
+        "  - id: b\n    when: '1 / 0'\n    tool: noop\n"
+    )
+    run = start(workflow, operator)
+    drain()
+    run.refresh_from_db()
+    assert run.status == RunStatus.FAILED
+    assert run.error.startswith("step 'b' when:")
+    assert not StepRun.objects.filter(run=run, status__in=["PENDING", "RUNNING"]).exists()
+
+
+def test_failed_attempts_retry_per_policy_then_fail(make_workflow, operator, drain):
+    workflow = make_workflow(
+        """
+slug: flaky
+steps:
+  - id: extract
+    tool: json.extract
+    with: {data: {}, path: nothing.here}
+    retry: {max_attempts: 3, backoff_s: 0}
+"""
+    )
+    run = start(workflow, operator)
+    drain()
+    run.refresh_from_db()
+    attempts = list(
+        StepRun.objects.filter(run=run).order_by("attempt").values_list("attempt", "status")
+    )
+    assert attempts == [(1, "FAILED"), (2, "FAILED"), (3, "FAILED")]
+    assert run.status == RunStatus.FAILED
+    assert "nothing at 'nothing.here'" in run.error
+
+
+def test_retry_backoff_is_a_database_row_fired_by_the_sweep_when_due(make_workflow, operator):
+    workflow = make_workflow(
+        """
+slug: backoff
+steps:
+  - id: extract
+    tool: json.extract
+    with: {data: {}, path: x}
+    retry: {max_attempts: 2, backoff_s: 60}
+"""
+    )
+    run = start(workflow, operator)
+    from workflows.engine.runner import step_run_execute
+
+    step_run_execute(run_id=run.pk, step_run_id=StepRun.objects.get(run=run).pk)
+    retry = StepRun.objects.get(run=run, attempt=2)
+    assert retry.status == StepStatus.PENDING and retry.dispatched_at is None
+    assert retry.due_at > timezone.now() + timedelta(seconds=40)
+
+    assert steps_dispatch_due() == 0
+    StepRun.objects.filter(pk=retry.pk).update(due_at=timezone.now())
+    assert steps_dispatch_due() == 1
+    retry.refresh_from_db()
+    assert retry.dispatched_at is not None
+
+
+def test_sleep_parks_the_step_and_the_sweep_wakes_it(make_workflow, operator, drain):
+    workflow = make_workflow(
+        "slug: nap\nsteps:\n  - id: nap\n    tool: sleep\n    with: {seconds: 600}\n"
+        "  - id: after\n    tool: noop\n"
+    )
+    run = start(workflow, operator)
+    drain()
+    run.refresh_from_db()
+    assert run.status == RunStatus.WAITING
+    assert steps_wake_due() == 0
+
+    StepRun.objects.filter(run=run, step_id="nap").update(wake_at=timezone.now())
+    drain()
+
+    run.refresh_from_db()
+    assert run.status == RunStatus.COMPLETED
+
+
+def test_state_set_by_a_step_is_visible_to_later_steps(make_workflow, operator, drain):
+    workflow = make_workflow(
+        """
+slug: stateful
+steps:
+  - id: a
+    tool: noop
+    with: {value: 7}
+    set: {lucky: "{{ output }}"}
+  - id: b
+    tool: noop
+    with: {value: "{{ state.lucky + 1 }}"}
+"""
+    )
+    run = start(workflow, operator)
+    drain()
+    run.refresh_from_db()
+    assert run.state == {"lucky": 7}
+    assert run.result["b"] == 8
+
+
+def test_same_idempotency_key_returns_the_same_run(make_workflow, operator):
+    workflow = make_workflow("slug: once\nsteps:\n  - id: a\n    tool: noop\n")
+    first, created_first = run_start(
+        workflow=workflow, inputs={}, started_by=operator, idempotency_key="k1"
+    )
+    again, created_again = run_start(
+        workflow=workflow, inputs={}, started_by=operator, idempotency_key="k1"
+    )
+    assert (created_first, created_again) == (True, False)
+    assert again.pk == first.pk
+    assert workflow.runs.count() == 1
+
+
+def test_paused_workflow_refuses_new_runs(make_workflow, operator):
+    from workflows.services import workflow_set_paused
+
+    workflow = workflow_set_paused(
+        workflow=make_workflow("slug: p\nsteps:\n  - id: a\n    tool: noop\n"), paused=True
+    )
+    with pytest.raises(Conflict, match="paused"):
+        start(workflow, operator)
+    assert workflow.runs.count() == 0
+
+
+def test_events_rebuild_the_timeline_in_order(make_workflow, operator, drain):
+    workflow = make_workflow(
+        "slug: t\nsteps:\n  - id: a\n    tool: noop\n  - id: b\n    tool: noop\n"
+    )
+    run = start(workflow, operator)
+    drain()
+    events = list(run.events.order_by("seq").values_list("seq", "type"))
+    assert [seq for seq, _ in events] == list(range(1, len(events) + 1))
+    assert [event_type for _, event_type in events] == [
+        "run.created",
+        "run.status",
+        "step.queued",
+        "run.status",
+        "step.started",
+        "step.succeeded",
+        "step.completed",
+        "step.queued",
+        "step.started",
+        "step.succeeded",
+        "step.completed",
+        "run.status",
+    ]
