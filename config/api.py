@@ -1,5 +1,7 @@
 """Map every API error to one JSON shape: {"error": {"code", "message", "details"}}."""
 
+import math
+
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -14,16 +16,27 @@ def exception_handler(exc, context):
     if isinstance(exc, Http404 | exceptions.NotFound):
         # Objects the caller may not see are indistinguishable from missing ones.
         return _error(status.HTTP_404_NOT_FOUND, "not_found", "Not found.", {})
+    # DRF's handler sets the status and the WWW-Authenticate / Retry-After headers.
     response = drf_exception_handler(exc, context)
     if response is None:
         return None
     if isinstance(exc, exceptions.ValidationError):
-        return _error(response.status_code, "invalid", "Invalid input.", response.data)
-    detail = response.data.get("detail", "") if isinstance(response.data, dict) else response.data
-    code = getattr(detail, "code", None) or getattr(exc, "default_code", "error")
-    response.data = {"error": {"code": code, "message": str(detail), "details": {}}}
+        response.data = _body("invalid", "Invalid input.", response.data)
+        return response
+    data = response.data if isinstance(response.data, dict) else {"detail": response.data}
+    detail = data.get("detail", "")
+    # simplejwt puts its own code ("token_not_valid") and messages beside the detail.
+    code = str(data.get("code") or getattr(detail, "code", None) or exc.default_code)
+    details = {key: value for key, value in data.items() if key not in ("detail", "code")}
+    if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
+        details["retry_after_s"] = math.ceil(exc.wait)
+    response.data = _body(code, str(detail), details)
     return response
 
 
 def _error(status_code, code, message, details):
-    return Response({"error": {"code": code, "message": message, "details": details}}, status_code)
+    return Response(_body(code, message, details), status_code)
+
+
+def _body(code, message, details) -> dict:
+    return {"error": {"code": code, "message": message, "details": details}}

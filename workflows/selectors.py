@@ -1,8 +1,10 @@
 """Reads that respect object permissions: what a user cannot view does not exist for them."""
 
+from django.db.models import Prefetch
 from guardian.shortcuts import get_objects_for_user
 
-from workflows.models import Run, Workflow
+from config.errors import NotFound
+from workflows.models import Run, RunEvent, RunStep, StepRun, Workflow, WorkflowVersion
 
 
 def workflows_visible_to(user):
@@ -17,3 +19,76 @@ def runs_visible_to(user):
     if user.is_superuser or user.has_perm("workflows.view_workflow"):
         return Run.objects.all()
     return Run.objects.filter(workflow__in=workflows_visible_to(user).values("pk"))
+
+
+def workflow_permits(user, workflow: Workflow, permission: str) -> bool:
+    """Whether `user` holds `permission` (e.g. "run_workflow") globally or on this workflow."""
+    perm = f"workflows.{permission}"
+    return user.has_perm(perm) or user.has_perm(perm, workflow)
+
+
+def workflows_list(*, user):
+    return workflows_visible_to(user).select_related("current_version", "owner")
+
+
+def workflow_get_visible(*, user, slug: str) -> Workflow:
+    """The workflow, or NotFound alike when it does not exist and when `user` may not view it."""
+    workflow = (
+        workflows_visible_to(user)
+        .select_related("owner", "current_version__published_by")
+        .filter(slug=slug)
+        .first()
+    )
+    if workflow is None:
+        raise NotFound(f"No workflow '{slug}'.")
+    return workflow
+
+
+def workflow_versions_list(*, workflow: Workflow):
+    return WorkflowVersion.objects.filter(workflow=workflow).select_related("published_by")
+
+
+# What a run list row shows: not the JSON documents (inputs, state, result) nor the version's spec,
+# which can be large and would make a page of runs cost far more than it renders.
+RUN_LIST_FIELDS = (
+    "id", "workflow__slug", "version__number", "status", "progress_done", "progress_total",
+    "cost_usd", "degraded", "parent_run_id", "idempotency_key", "started_by__username",
+    "created_at", "started_at", "finished_at",
+)  # fmt: skip
+
+
+def runs_list(*, user, workflow_slug: str | None = None, status: str | None = None):
+    runs = (
+        runs_visible_to(user)
+        .select_related("workflow", "version", "started_by")
+        .only(*RUN_LIST_FIELDS)
+    )
+    if workflow_slug:
+        runs = runs.filter(workflow__slug=workflow_slug)
+    if status:
+        runs = runs.filter(status=status)
+    return runs
+
+
+def run_get_visible(*, user, run_id, with_steps: bool = False) -> Run:
+    """The run (with its steps and their executions if asked), or NotFound if not visible."""
+    runs = runs_visible_to(user).select_related("workflow", "version", "started_by")
+    if with_steps:
+        executions = StepRun.objects.order_by("iteration", "attempt", "id")
+        runs = runs.prefetch_related(
+            Prefetch(
+                "run_steps",
+                queryset=RunStep.objects.order_by("started_at", "id").prefetch_related(
+                    Prefetch("step_runs", queryset=executions)
+                ),
+            )
+        )
+    run = runs.filter(pk=run_id).first()
+    if run is None:
+        raise NotFound(f"No run '{run_id}'.")
+    return run
+
+
+def run_events_after(*, run: Run, after: int, limit: int) -> list[RunEvent]:
+    """Up to `limit` events of the run with seq > `after`, in order."""
+    return list(RunEvent.objects.filter(run=run, seq__gt=after).order_by("seq")[:limit])

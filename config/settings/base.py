@@ -15,7 +15,9 @@ env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 DEBUG = env.bool("DJANGO_DEBUG", default=True)
-SECRET_KEY = env("DJANGO_SECRET_KEY", default="insecure-embedded-default-key-change-me-in-production")
+SECRET_KEY = env(
+    "DJANGO_SECRET_KEY", default="insecure-embedded-default-key-change-me-in-production"
+)
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
 
 INSTALLED_APPS = [
@@ -28,6 +30,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework_simplejwt.token_blacklist",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "guardian",
     "channels",
     "django_celery_beat",
@@ -118,7 +121,9 @@ if REDIS_URL:
             "CONFIG": {"hosts": [REDIS_URL]},
         }
     }
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+    }
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
@@ -168,6 +173,7 @@ REST_FRAMEWORK = {
         "anon": env("API_THROTTLE_ANON", default="60/min"),
     },
 }
+API_PAGE_SIZE = env.int("API_PAGE_SIZE", default=50)  # cursor pages; ?page_size= up to 500
 
 SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env.int("JWT_ACCESS_MINUTES", default=5)),
@@ -181,7 +187,20 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Run AI-agent workflows under human governance.",
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "RunStatusEnum": "workflows.models.RunStatus",
+        "StepStatusEnum": "workflows.models.StepStatus",
+    },
+    # Swagger UI's assets come from static/ (drf-spectacular-sidecar), never from a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
+
+# /readyz: how long each dependency may take to answer, and whether a live worker is required.
+READYZ_TIMEOUT_S = env.float("READYZ_TIMEOUT_S", default=1.0)
+READYZ_REQUIRE_WORKER = env.bool("READYZ_REQUIRE_WORKER", default=True)
 
 LOGGING = {
     "version": 1,

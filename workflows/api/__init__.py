@@ -1,0 +1,1 @@
+"""The workflows REST API (DESIGN §8): workflows, versions, runs, events, cancel."""

@@ -1,0 +1,18 @@
+from django.urls import path
+
+from workflows.api import views
+
+urlpatterns = [
+    path("workflows/", views.WorkflowsView.as_view(), name="workflow-list"),
+    path("workflows/<slug:slug>/", views.WorkflowView.as_view(), name="workflow-detail"),
+    path(
+        "workflows/<slug:slug>/versions/",
+        views.WorkflowVersionsView.as_view(),
+        name="workflow-versions",
+    ),
+    path("workflows/<slug:slug>/runs/", views.WorkflowRunsView.as_view(), name="workflow-runs"),
+    path("runs/", views.RunsView.as_view(), name="run-list"),
+    path("runs/<uuid:run_id>/", views.RunView.as_view(), name="run-detail"),
+    path("runs/<uuid:run_id>/events/", views.RunEventsView.as_view(), name="run-events"),
+    path("runs/<uuid:run_id>/cancel/", views.RunCancelView.as_view(), name="run-cancel"),
+]
