@@ -1,0 +1,142 @@
+"""Load workflow definitions from spec files (`manage.py load_workflows`, the first-run setup).
+
+Each file creates its workflow or publishes the next version when its spec changed; an unchanged
+spec is a no-op. Files are loaded so that a sub-workflow comes before the workflows that call it.
+"""
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from guardian.shortcuts import assign_perm
+
+from accounts.roles import PILOT, SERVICE, VIEWER
+from config.errors import ChameleonError
+from workflows.models import Workflow
+from workflows.services import workflow_create, workflow_version_publish
+from workflows.spec import spec_load_text
+
+SPEC_SUFFIXES = (".yaml", ".yml", ".json")
+# What each role may do with the workflows shipped as files (creators get everything anyway).
+ROLE_GRANTS = {
+    PILOT: ("view_workflow",),
+    VIEWER: ("view_workflow",),
+    SERVICE: ("view_workflow", "run_workflow"),
+}
+SYSTEM_USERNAME = "system"
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    path: Path
+    outcome: str  # created | published | unchanged | failed
+    slug: str = ""
+    version: int | None = None
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome != "failed"
+
+
+def error_lines(exc: ChameleonError) -> list[str]:
+    """One line per problem; a spec error's lines name its path (`steps[1].needs[0]: ...`)."""
+    lines = [] if exc.code == "invalid_spec" else [exc.message]
+    details = exc.details if isinstance(exc.details, dict) else {}
+    for path, messages in details.items():
+        for message in messages if isinstance(messages, list) else [messages]:
+            lines.append(f"{path}: {message}")
+    return lines or [exc.message]
+
+
+def default_owner():
+    """The first superuser, else a `system` user that cannot log in (created once)."""
+    user_model = get_user_model()
+    superuser = user_model.objects.filter(is_superuser=True, is_active=True).order_by("pk").first()
+    if superuser is not None:
+        return superuser
+    system = user_model.objects.filter(username=SYSTEM_USERNAME).first()
+    return system or user_model.objects.create_user(SYSTEM_USERNAME)  # unusable password
+
+
+def workflows_load_dir(*, directory: Path, owner) -> list[LoadResult]:
+    """Load every spec file in `directory`, sub-workflows first; one result per file."""
+    return [workflow_load_file(path=path, owner=owner) for path in spec_files_ordered(directory)]
+
+
+def workflow_load_file(*, path: Path, owner) -> LoadResult:
+    """Create the file's workflow, or publish its spec as the next version if it changed."""
+    try:
+        source = path.read_text(encoding="utf-8")
+        slug = _slug_of(spec_load_text(source))
+        workflow = Workflow.objects.filter(slug=slug).first() if slug else None
+        if workflow is None:
+            workflow = workflow_create(source=source, created_by=owner)
+            outcome, version = "created", workflow.current_version
+        else:
+            previous = workflow.current_version_id
+            version = workflow_version_publish(workflow=workflow, source=source, published_by=owner)
+            outcome = "published" if version.pk != previous else "unchanged"
+    except ChameleonError as exc:
+        return LoadResult(path, "failed", errors=error_lines(exc))
+    except (OSError, UnicodeDecodeError) as exc:
+        return LoadResult(path, "failed", errors=[f"cannot read: {exc}"])
+    workflow_grant_roles(workflow=workflow)
+    return LoadResult(path, outcome, slug=workflow.slug, version=version.number)
+
+
+def workflow_grant_roles(*, workflow: Workflow) -> None:
+    """Give the role groups their standing rights on the workflow (idempotent)."""
+    for group in Group.objects.filter(name__in=ROLE_GRANTS):
+        for permission in ROLE_GRANTS[group.name]:
+            assign_perm(permission, group, workflow)
+
+
+def spec_files_ordered(directory: Path) -> list[Path]:
+    """Spec files by name, each moved after the files defining the workflows it calls."""
+    files = sorted(
+        path
+        for path in Path(directory).iterdir()
+        if path.suffix in SPEC_SUFFIXES and path.is_file()
+    )
+    defined_in: dict[str, Path] = {}
+    calls: dict[Path, list[str]] = {}
+    for path in files:
+        try:
+            data = spec_load_text(path.read_text(encoding="utf-8"))
+        except (ChameleonError, OSError, UnicodeDecodeError):
+            calls[path] = []  # loading it will report the problem
+            continue
+        slug = _slug_of(data)
+        if slug:
+            defined_in.setdefault(slug, path)
+        steps = data.get("steps")
+        steps = steps if isinstance(steps, list) else []
+        calls[path] = [
+            step["workflow"]
+            for step in steps
+            if isinstance(step, dict) and isinstance(step.get("workflow"), str)
+        ]
+    ordered: list[Path] = []
+    visiting: set[Path] = set()
+
+    def visit(path: Path) -> None:
+        if path in ordered or path in visiting:
+            return  # a cycle: validation will name the unknown workflow
+        visiting.add(path)
+        for slug in calls[path]:
+            dependency = defined_in.get(slug)
+            if dependency is not None and dependency != path:
+                visit(dependency)
+        visiting.discard(path)
+        ordered.append(path)
+
+    for path in files:
+        visit(path)
+    return ordered
+
+
+def _slug_of(data: dict) -> str:
+    slug = data.get("slug")
+    return slug if isinstance(slug, str) else ""

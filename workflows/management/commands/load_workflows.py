@@ -1,0 +1,52 @@
+"""Create or update workflows from a directory of YAML/JSON spec files."""
+
+from pathlib import Path
+
+from django.contrib.auth import get_user_model
+from django.core.management import BaseCommand, CommandError
+
+from workflows.loading import default_owner, workflows_load_dir
+
+
+class Command(BaseCommand):
+    help = (
+        "Load every *.yaml, *.yml and *.json spec in DIR: create each workflow, or publish a new "
+        "version when its spec changed. Sub-workflows load before the workflows that call them. "
+        "Exits non-zero when a file is invalid, after loading the others."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("directory", type=Path)
+        parser.add_argument(
+            "--owner",
+            help="Username owning new workflows and publishing versions "
+            "(default: the first superuser, else a 'system' user).",
+        )
+
+    def handle(self, *args, directory: Path, owner: str | None, **options):
+        if not directory.is_dir():
+            raise CommandError(f"{directory} is not a directory.")
+        user = _owner(owner)
+        results = workflows_load_dir(directory=directory, owner=user)
+        for result in results:
+            if result.ok:
+                line = f"{result.path}: {result.outcome} {result.slug} v{result.version}"
+                self.stdout.write(line)
+            else:
+                self.stderr.write(f"{result.path}: invalid")
+                for line in result.errors:
+                    self.stderr.write(f"  {line}")
+        failed = [result for result in results if not result.ok]
+        if failed:
+            raise CommandError(f"{len(failed)} of {len(results)} spec files could not be loaded.")
+        if not results:
+            self.stdout.write(f"No spec files in {directory}.")
+
+
+def _owner(username: str | None):
+    if username is None:
+        return default_owner()
+    user = get_user_model().objects.filter(username=username).first()
+    if user is None:
+        raise CommandError(f"No user '{username}'.")
+    return user
