@@ -32,7 +32,8 @@ COPY . .
 # Static files are collected at build time and served by WhiteNoise; the key is a build-time dummy.
 RUN DJANGO_SECRET_KEY=collectstatic-build-only DJANGO_ALLOWED_HOSTS=localhost \
     python manage.py collectstatic --noinput \
-    && python -m compileall -q .
+    && python -m compileall -q . \
+    && install -d -o chameleon -g chameleon /var/run/chameleon-metrics
 USER chameleon
 EXPOSE 8000
 CMD ["uvicorn", "config.asgi:application", "--host", "0.0.0.0", "--port", "8000"]

@@ -11,7 +11,7 @@ from functools import lru_cache
 from typing import Any
 
 from django.conf import settings
-from jinja2 import StrictUndefined, TemplateError, Undefined, nodes
+from jinja2 import StrictUndefined, TemplateError, Undefined, meta, nodes
 from jinja2.sandbox import SandboxedEnvironment
 
 
@@ -106,18 +106,20 @@ def _check_size(value: Any) -> None:
 
 
 def references(source: str) -> set[tuple[str, str | None]]:
-    """Names a template or expression reads: ("steps", "fetch"), ("inputs", "document"), ...
+    """Names a template or expression reads from its context: ("steps", "fetch"), ("item", None).
 
-    The second item is the attribute read on the root name (None when read dynamically).
+    The second item is the attribute read on the name (None when read whole or dynamically).
+    Names the template binds itself (`{% for x in ... %}`, `loop`) are not context reads.
     """
     try:
         tree = _env.parse(source)
     except TemplateError as exc:
         raise ExpressionError(f"syntax error in {source!r}: {exc}") from None
+    context_names = meta.find_undeclared_variables(tree)
     found: set[tuple[str, str | None]] = set()
     attributed: set[int] = set()
     for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
-        if isinstance(node.node, nodes.Name):
+        if isinstance(node.node, nodes.Name) and node.node.name in context_names:
             attributed.add(id(node.node))
             if isinstance(node, nodes.Getattr):
                 found.add((node.node.name, node.attr))
@@ -126,7 +128,7 @@ def references(source: str) -> set[tuple[str, str | None]]:
             else:
                 found.add((node.node.name, None))
     for node in tree.find_all(nodes.Name):
-        if node.ctx == "load" and id(node) not in attributed:
+        if node.name in context_names and node.ctx == "load" and id(node) not in attributed:
             found.add((node.name, None))
     return found
 

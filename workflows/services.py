@@ -34,7 +34,9 @@ def workflow_create(*, source, created_by) -> Workflow:
                 owner=created_by,
             )
     except IntegrityError:
-        raise Conflict(f"A workflow '{spec.slug}' already exists.", code="workflow_exists") from None
+        raise Conflict(
+            f"A workflow '{spec.slug}' already exists.", code="workflow_exists"
+        ) from None
     _version_add(workflow, source, canonical, created_by)
     for permission in WORKFLOW_PERMISSIONS:
         assign_perm(permission, created_by, workflow)

@@ -353,10 +353,8 @@ def _reference_errors(spec: WorkflowSpec, step: StepSpec, path: str) -> list[Spe
             if is_expression
             else expressions.references(source)
         )
-        own_output_ok = field_path.endswith((".repeat.until",)) or field_path.startswith(
-            f"{path}.set"
-        )
-        errors.extend(_check_refs(spec, refs, field_path, upstream, step, own_output_ok))
+        field = field_path.removeprefix(path + ".").split(".")[0].split("[")[0]
+        errors.extend(_check_refs(spec, refs, field_path, upstream, step, field))
     return errors
 
 
@@ -364,11 +362,31 @@ def _template_reference_errors(spec, value, path, all_steps) -> list[SpecError]:
     errors = []
     for field_path, source, _ in _template_strings(value, path):
         refs = expressions.references(source)
-        errors.extend(_check_refs(spec, refs, field_path, all_steps, None, False))
+        errors.extend(_check_refs(spec, refs, field_path, all_steps, None, "outputs"))
     return errors
 
 
-def _check_refs(spec, refs, field_path, upstream, step, own_output_ok) -> list[SpecError]:
+# Per-execution names, and the fields of a step whose templates are rendered with them.
+_SCOPED_NAMES = {
+    "item": (("with",), "in `with` of a foreach step"),
+    "index": (("with",), "in `with` of a foreach step"),
+    "iteration": (("with", "repeat"), "in `with` and `repeat.until` of a repeat step"),
+    "output": (("repeat", "set"), "in `repeat.until` and `set`"),
+}
+
+
+def _scoped_name_ok(root: str, step: StepSpec | None, field: str) -> bool:
+    fields, _ = _SCOPED_NAMES[root]
+    if step is None or field not in fields:
+        return False
+    if root in ("item", "index"):
+        return step.foreach is not None
+    if root == "iteration":
+        return step.repeat is not None
+    return True
+
+
+def _check_refs(spec, refs, field_path, upstream, step, field) -> list[SpecError]:
     errors = []
     for root, attribute in sorted(refs, key=lambda ref: (ref[0], ref[1] or "")):
         if root not in TEMPLATE_ROOTS:
@@ -386,12 +404,10 @@ def _check_refs(spec, refs, field_path, upstream, step, own_output_ok) -> list[S
                     f"step '{attribute}' does not run before '{step.id}'; add it to needs",
                 )
             )
-        elif root in ("item", "index") and (step is None or step.foreach is None):
-            errors.append(SpecError(field_path, f"'{root}' is only defined in a foreach step"))
-        elif root == "output" and not own_output_ok:
-            errors.append(SpecError(field_path, "'output' is only defined in repeat.until and set"))
-        elif root == "iteration" and (step is None or step.repeat is None):
-            errors.append(SpecError(field_path, "'iteration' is only defined in a repeat step"))
+        elif root in _SCOPED_NAMES and not _scoped_name_ok(root, step, field):
+            errors.append(
+                SpecError(field_path, f"'{root}' is only defined {_SCOPED_NAMES[root][1]}")
+            )
     return errors
 
 

@@ -114,6 +114,13 @@ LOGIN_URL = "/admin/login/"
 
 REDIS_URL = env("REDIS_URL", default="")
 
+# prometheus_client multiprocess mode: when set, every process on this host (web, each worker
+# pool process) writes its metrics under this directory and /metrics reports their sum, so
+# what workers measure reaches the scrape. prometheus_client reads the variable itself.
+PROMETHEUS_MULTIPROC_DIR = env("PROMETHEUS_MULTIPROC_DIR", default="")
+if PROMETHEUS_MULTIPROC_DIR:
+    Path(PROMETHEUS_MULTIPROC_DIR).mkdir(parents=True, exist_ok=True)
+
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {

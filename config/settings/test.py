@@ -1,7 +1,10 @@
 """Tests: real PostgreSQL and Redis on 127.0.0.1 (override with DATABASE_URL / REDIS_URL)."""
 
 import os
+import tempfile
 
+# Shared with the worker subprocesses the tests start (they inherit the environment).
+os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="chameleon-metrics-"))
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/chameleon")
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/9")
 

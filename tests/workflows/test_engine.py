@@ -361,6 +361,16 @@ def test_same_idempotency_key_returns_the_same_run(make_workflow, operator):
     assert workflow.runs.count() == 1
 
 
+def test_same_idempotency_key_with_different_inputs_is_a_conflict(make_workflow, operator):
+    workflow = make_workflow(
+        "slug: keyed\ninputs: {n: {type: integer, default: 1}}\nsteps:\n  - id: a\n    tool: noop\n"
+    )
+    run_start(workflow=workflow, inputs={"n": 1}, started_by=operator, idempotency_key="k")
+    with pytest.raises(Conflict, match="different inputs"):
+        run_start(workflow=workflow, inputs={"n": 2}, started_by=operator, idempotency_key="k")
+    assert workflow.runs.count() == 1
+
+
 def test_paused_workflow_refuses_new_runs(make_workflow, operator):
     from workflows.services import workflow_set_paused
 

@@ -115,12 +115,6 @@ def test_release_readiness_polls_until_green_then_announces(examples, drain):
     assert "CI green after 3 polls, smoke tests passed" in run.result["announcement"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine bug: a run WAITING on its last step (sub-workflow or sleep) is resumed, then "
-    "run_settle -> _complete asks WAITING -> COMPLETED, which the transition table rejects; "
-    "the run stays WAITING. Remove this marker once fixed.",
-)
 def test_a_run_whose_last_step_waits_on_a_sub_workflow_completes(examples, drain, make_workflow):
     make_workflow("slug: ends-with-child\nsteps:\n  - id: reply\n    workflow: format-reply\n")
 

@@ -109,7 +109,7 @@ def test_cycles_are_rejected_naming_the_cycle():
         (
             {"id": "b", "tool": "noop", "with": {"value": "{{ item }}"}},
             "steps[1].with.value",
-            "only defined in a foreach",
+            "only defined in `with` of a foreach step",
         ),
         (
             {"id": "b", "tool": "noop", "with": {"value": "{{ os.system }}"}},
@@ -127,6 +127,48 @@ def test_step_rules_are_reported_at_their_path(step, path, fragment):
     details = errors_of({"slug": "x", "steps": [{"id": "a", "tool": "noop"}, step]})
     assert path in details, details
     assert any(fragment in message for message in details[path]), details[path]
+
+
+def test_names_a_template_binds_itself_are_not_context_reads():
+    spec, _ = spec_parse(
+        {
+            "slug": "x",
+            "inputs": {"names": {"type": "array", "default": []}},
+            "steps": [
+                {
+                    "id": "a",
+                    "tool": "template.render",
+                    "with": {
+                        "template": "{% for n in inputs.names %}{{ loop.index }}:{{ n }}"
+                        "{% endfor %}"
+                    },
+                }
+            ],
+        }
+    )
+    assert spec.steps[0].id == "a"
+
+
+@pytest.mark.parametrize(
+    ("step", "path"),
+    [
+        (
+            {
+                "id": "p",
+                "tool": "noop",
+                "repeat": {"until": "true", "max": 2},
+                "set": {"n": "{{ iteration }}"},
+            },
+            "steps[0].set.n",
+        ),
+        ({"id": "p", "tool": "noop", "with": {"value": "{{ output }}"}}, "steps[0].with.value"),
+        ({"id": "p", "tool": "noop", "foreach": "[1]", "when": "item > 0"}, "steps[0].when"),
+    ],
+)
+def test_per_execution_names_are_only_allowed_where_they_are_defined(step, path):
+    details = errors_of({"slug": "x", "steps": [step]})
+    assert list(details) == [path]
+    assert "is only defined in" in details[path][0]
 
 
 def test_a_step_may_only_read_steps_that_run_before_it():

@@ -26,6 +26,7 @@ from workflows.engine.progress import (
     lease_for,
     run_settle,
 )
+from workflows.engine.transitions import run_transition
 from workflows.models import Run, RunStatus, StepRun, StepStatus
 from workflows.spec import StepSpec, WorkflowSpec, spec_for_version
 
@@ -157,17 +158,24 @@ def step_run_resume_if_ready(run: Run, spec: WorkflowSpec, step_run: StepRun) ->
     if step_run.wake_at is not None:
         if step_run.wake_at > timezone.now():
             return False
+        _run_resume(run)
         attempt_succeeded(run, spec, step_run, step_run.output)
         return True
     child = Run.objects.filter(parent_step_run=step_run).first()
     if child is None or not child.is_terminal:
         return False
+    _run_resume(run)
     if child.status == RunStatus.COMPLETED:
         attempt_succeeded(run, spec, step_run, child.result)
     else:
         error = f"child run {child.pk} ended {child.status}: {child.error}".rstrip(": ")
         attempt_failed(run, spec, step_run, error)
     return True
+
+
+def _run_resume(run: Run) -> None:
+    if run.status == RunStatus.WAITING:
+        run_transition(run, RunStatus.RUNNING)
 
 
 @transaction.atomic

@@ -28,10 +28,12 @@ def run_start(
     if idempotency_key:
         existing = Run.objects.filter(workflow=workflow, idempotency_key=idempotency_key).first()
         if existing is not None:
-            return existing, False
+            return _same_request(existing, inputs), False
     if workflow.paused:
         raise Conflict(f"Workflow '{workflow.slug}' is paused.", code="workflow_paused")
     version = workflow.current_version
+    if version is None:
+        raise Conflict(f"Workflow '{workflow.slug}' has no published version.", code="no_version")
     spec = spec_for_version(version)
     resolved = inputs_resolve(spec, inputs)
     if ctx is not None and not isinstance(ctx, dict):
@@ -59,7 +61,8 @@ def run_start(
     except IntegrityError:
         if not idempotency_key:
             raise
-        return Run.objects.get(workflow=workflow, idempotency_key=idempotency_key), False
+        existing = Run.objects.get(workflow=workflow, idempotency_key=idempotency_key)
+        return _same_request(existing, inputs), False
     created = {"workflow": workflow.slug, "version": version.number}
     if parent_step_run is not None:
         created["parent_run"] = str(parent_step_run.run_id)
@@ -70,6 +73,19 @@ def run_start(
         run_transition(run, RunStatus.RUNNING)
         run_settle(run, spec)
     return run, True
+
+
+def _same_request(existing: Run, inputs) -> Run:
+    """A retried start gets its run back; a different request under the same key is refused."""
+    if not isinstance(inputs, dict) or any(
+        existing.inputs.get(name, object()) != value for name, value in inputs.items()
+    ):
+        raise Conflict(
+            "This idempotency key was used for a run with different inputs.",
+            code="idempotency_key_reused",
+            details={"idempotency_key": "already used with different inputs"},
+        )
+    return existing
 
 
 @transaction.atomic
