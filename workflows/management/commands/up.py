@@ -53,4 +53,4 @@ class Command(BaseCommand):
         )
         threading.Thread(target=worker.start, name="celery-worker", daemon=True).start()
         EmbeddedService(celery_app, thread=True).start()
-        self.stdout.write(f"Worker and beat running in this process ({worker.pool_cls.__name__}).")
+        self.stdout.write("Worker and beat running in this process.")
