@@ -4,7 +4,7 @@ import pytest
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
-from workflows.engine.events import RUNS_GROUP, run_group
+from workflows.engine.broadcast import RUNS_GROUP, run_group
 from workflows.engine.runs import run_start
 
 pytestmark = pytest.mark.django_db

@@ -1,32 +1,43 @@
-"""Append run events and broadcast them after commit. The only place events are written."""
+"""Run events: numbered under the run's lock, written in one INSERT per transaction, broadcast
+after commit. The only place events are written."""
 
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.db import connection, transaction
 from django.utils import timezone
 
+from workflows.engine.broadcast import broadcast
 from workflows.models import Run, RunEvent
 
 
-def events_append(run: Run, events: list[tuple[str, dict]]) -> list[RunEvent]:
-    """Write `events` (type, payload) with the run's next sequence numbers.
+def events_buffer_open(run: Run) -> Run:
+    """Let `run` take events. Done by engine.locks for locked runs and by run_start."""
+    run.pending_events = []
+    return run
+
+
+def events_append(run: Run, events: list[tuple[str, dict]]) -> None:
+    """Number `events` (type, payload) with the run's next sequence numbers and buffer them.
 
     Call inside a transaction while holding the run's row lock: the lock is what keeps `seq`
     dense and in commit order, so a reader polling `after=seq` never skips an event.
     """
     assert connection.in_atomic_block
-    if not events:
-        return []
     now = timezone.now()
-    rows = []
     for event_type, payload in events:
         run.event_seq += 1
-        rows.append(RunEvent(run=run, seq=run.event_seq, type=event_type, payload=payload, at=now))
+        run.pending_events.append(
+            RunEvent(run=run, seq=run.event_seq, type=event_type, payload=payload, at=now)
+        )
+
+
+def events_flush(run: Run) -> None:
+    """Write the buffered events and the run's sequence counter; broadcast them after commit."""
+    rows, run.pending_events = run.pending_events, []
+    if not rows:
+        return
     RunEvent.objects.bulk_create(rows)
     Run.objects.filter(pk=run.pk).update(event_seq=run.event_seq)
-    messages = [event_message(row) for row in rows]
-    transaction.on_commit(lambda: _broadcast(str(run.pk), messages))
-    return rows
+    run_id, messages = str(run.pk), [event_message(row) for row in rows]
+    transaction.on_commit(lambda: broadcast(run_id, messages))
 
 
 def event_message(event: RunEvent) -> dict:
@@ -37,20 +48,3 @@ def event_message(event: RunEvent) -> dict:
         "payload": event.payload,
         "at": event.at.isoformat(),
     }
-
-
-def run_group(run_id: str) -> str:
-    return f"run.{run_id}"
-
-
-RUNS_GROUP = "runs"
-
-
-def _broadcast(run_id: str, messages: list[dict]) -> None:
-    layer = get_channel_layer()
-    if layer is None:
-        return
-    message = {"type": "run.events", "events": messages}
-    send = async_to_sync(layer.group_send)
-    send(run_group(run_id), message)
-    send(RUNS_GROUP, message)

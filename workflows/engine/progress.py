@@ -1,7 +1,7 @@
 """Advance a run: start the steps whose needs are met, record results, finish the run.
 
-Every function here expects to run inside a transaction while holding the run's row lock
-(engine.locks.run_lock). That lock serializes all writers of a run's steps, so "is this step
+Every function here expects to run inside `engine.locks.run_locked` (a transaction holding the
+run's row lock). That lock serializes all writers of a run's steps, so "is this step
 started yet?" has one answer, and the unique (run, step_id) of RunStep backs it up.
 """
 
@@ -17,9 +17,10 @@ from workflows import expressions
 from workflows.engine.context import template_context
 from workflows.engine.dispatch import dispatch_on_commit, resume_on_commit, revoke_on_commit
 from workflows.engine.events import events_append
-from workflows.engine.locks import run_lock
+from workflows.engine.locks import run_locked
 from workflows.engine.transitions import run_transition
 from workflows.models import (
+    RUN_TERMINAL,
     STEP_ACTIVE,
     Run,
     RunStatus,
@@ -133,6 +134,7 @@ def step_run_new(run, run_step, step: StepSpec, *, iteration: int, attempt: int 
     if not due:
         payload["due_at"] = step_run.due_at.isoformat()
     events_append(run, [("step.queued", payload)])
+    run.queued_steps = True  # lets run_settle know the run is busy without asking
     if due:
         dispatch_on_commit(step_run, step.timeout_s)
     return step_run
@@ -142,13 +144,14 @@ def attempt_succeeded(run: Run, spec: WorkflowSpec, step_run: StepRun, output) -
     """Record a successful execution and move the step (and run) on."""
     step = spec.step(step_run.step_id)
     _close(step_run, StepStatus.SUCCEEDED, output=output)
-    events_append(run, [("step.succeeded", {**_ref(step_run), **_bounded_output(output)})])
-    run_step = RunStep.objects.get(pk=step_run.run_step_id)
+    events_append(run, [("step.succeeded", {**step_ref(step_run), **_bounded_output(output)})])
     if step.foreach is not None:
-        _foreach_progress(run, spec, step, run_step)
+        _foreach_progress(run, spec, step, RunStep.objects.get(pk=step_run.run_step_id))
     elif step.repeat is not None:
+        run_step = RunStep.objects.get(pk=step_run.run_step_id)
         _repeat_progress(run, spec, step, run_step, step_run, output)
-    else:
+    else:  # a plain step is done with its execution; step_finish only writes what it sets
+        run_step = RunStep(pk=step_run.run_step_id, run=run, step_id=step.id)
         step_finish(run, spec, run_step, StepStatus.SUCCEEDED, output=output)
 
 
@@ -156,7 +159,7 @@ def attempt_failed(run: Run, spec: WorkflowSpec, step_run: StepRun, error: str) 
     """Record a failed execution; retry per the step's policy or fail the step."""
     step = spec.step(step_run.step_id)
     _close(step_run, StepStatus.FAILED, error=error)
-    events_append(run, [("step.failed", {**_ref(step_run), "error": error})])
+    events_append(run, [("step.failed", {**step_ref(step_run), "error": error})])
     retry = step.retry
     run_step = RunStep.objects.get(pk=step_run.run_step_id)
     if step_run.attempt < retry.max_attempts:
@@ -179,8 +182,8 @@ def attempt_waiting(run: Run, step_run: StepRun, *, wake_at, output, details: di
     step_run.wake_at = wake_at
     step_run.output = output
     step_run.lease_until = None
-    step_run.save(update_fields=["status", "wake_at", "output", "lease_until"])
-    payload = {**_ref(step_run), **details}
+    step_run.save(update_fields=["status", "wake_at", "output", "lease_until", "input"])
+    payload = {**step_ref(step_run), **details}
     if wake_at is not None:
         payload["wake_at"] = wake_at.isoformat()
     events_append(run, [("step.waiting", payload)])
@@ -192,7 +195,9 @@ def _close(step_run: StepRun, status: str, *, output=None, error: str = "") -> N
     step_run.error = error
     step_run.finished_at = timezone.now()
     step_run.lease_until = None
-    step_run.save(update_fields=["status", "output", "error", "finished_at", "lease_until"])
+    step_run.save(
+        update_fields=["status", "output", "error", "finished_at", "lease_until", "input"]
+    )
 
 
 def _foreach_progress(run, spec, step: StepSpec, run_step: RunStep) -> None:
@@ -262,9 +267,12 @@ def run_settle(run: Run, spec: WorkflowSpec) -> None:
     if run.progress_done >= run.progress_total:
         _complete(run, spec)
         return
-    busy = StepRun.objects.filter(
-        run=run, status__in=(StepStatus.PENDING, StepStatus.RUNNING)
-    ).exists()
+    busy = (
+        getattr(run, "queued_steps", False)
+        or StepRun.objects.filter(
+            run=run, status__in=(StepStatus.PENDING, StepStatus.RUNNING)
+        ).exists()
+    )
     if run.status == RunStatus.RUNNING and not busy:
         run_transition(run, RunStatus.WAITING)
     elif run.status == RunStatus.WAITING and busy:
@@ -301,16 +309,13 @@ def run_abort(run: Run, status: str, *, reason: str) -> None:
     RunStep.objects.filter(run=run, status=StepStatus.RUNNING).update(
         status=StepStatus.CANCELLED, finished_at=now
     )
-    events_append(run, [("step.cancelled", _ref(sr)) for sr in active])
+    events_append(run, [("step.cancelled", step_ref(sr)) for sr in active])
     revoke_on_commit(running_tasks)
-    for child_id in (
-        Run.objects.filter(parent_run=run)
-        .exclude(status__in=(RunStatus.COMPLETED, RunStatus.CANCELLED, RunStatus.FAILED))
-        .values_list("pk", flat=True)
-    ):
-        child = run_lock(child_id)
-        if not child.is_terminal:
-            run_abort(child, RunStatus.CANCELLED, reason=f"parent run {run.pk} ended: {status}")
+    children = Run.objects.filter(parent_run=run).exclude(status__in=RUN_TERMINAL)
+    for child_id in children.values_list("pk", flat=True):
+        with run_locked(child_id) as child:
+            if not child.is_terminal:
+                run_abort(child, RunStatus.CANCELLED, reason=f"parent run {run.pk} ended: {status}")
     _notify_parent(run)
 
 
@@ -319,7 +324,7 @@ def _notify_parent(run: Run) -> None:
         resume_on_commit(run.parent_run_id, run.parent_step_run_id)
 
 
-def _ref(step_run: StepRun) -> dict:
+def step_ref(step_run: StepRun) -> dict:
     return {"step": step_run.step_id, "iteration": step_run.iteration, "attempt": step_run.attempt}
 
 

@@ -11,20 +11,20 @@ import uuid
 from dataclasses import dataclass
 
 from celery.exceptions import SoftTimeLimitExceeded
-from django.db import transaction
 from django.utils import timezone
 
 from workflows import expressions, metrics
 from workflows.engine.context import template_context
 from workflows.engine.events import events_append
 from workflows.engine.executors.base import Done, StepContext, StepFailed, Wait, executor_for
-from workflows.engine.locks import run_lock
+from workflows.engine.locks import run_locked
 from workflows.engine.progress import (
     attempt_failed,
     attempt_succeeded,
     attempt_waiting,
     lease_for,
     run_settle,
+    step_ref,
 )
 from workflows.engine.transitions import run_transition
 from workflows.models import Run, RunStatus, StepRun, StepStatus
@@ -62,39 +62,32 @@ def step_run_execute(*, run_id, step_run_id: int, worker: str = "", task_id: str
 
 
 def _claim(run_id, step_run_id, worker, task_id) -> Claim | None:
-    with transaction.atomic():
-        try:
-            run = run_lock(run_id)
+    try:
+        with run_locked(run_id) as run:
             step_run = StepRun.objects.get(pk=step_run_id, run=run)
-        except (Run.DoesNotExist, StepRun.DoesNotExist):
-            return None  # a late delivery for a run that was deleted
-        now = timezone.now()
-        takeover = step_run.status == StepStatus.RUNNING and step_run.lease_until < now
-        runnable = step_run.status == StepStatus.PENDING and step_run.due_at <= now
-        if run.status != RunStatus.RUNNING or not (runnable or takeover):
-            return None
-        spec = spec_for_version(run.version)
-        step = spec.step(step_run.step_id)
-        previous_worker = step_run.worker
-        step_run.status = StepStatus.RUNNING
-        step_run.claim = uuid.uuid4()
-        step_run.worker = worker
-        step_run.task_id = task_id
-        step_run.started_at = now
-        step_run.lease_until = now + lease_for(step.timeout_s)
-        step_run.save(
-            update_fields=["status", "claim", "worker", "task_id", "started_at", "lease_until"]
-        )
-        payload = {
-            "step": step.id,
-            "iteration": step_run.iteration,
-            "attempt": step_run.attempt,
-            "worker": worker,
-        }
-        if takeover:
-            payload["took_over_from"] = previous_worker
-        events_append(run, [("step.started", payload)])
-        return Claim(run, step_run, spec, step, step_run.claim)
+            now = timezone.now()
+            takeover = step_run.status == StepStatus.RUNNING and step_run.lease_until < now
+            runnable = step_run.status == StepStatus.PENDING and step_run.due_at <= now
+            if run.status != RunStatus.RUNNING or not (runnable or takeover):
+                return None
+            spec = spec_for_version(run.version)
+            step = spec.step(step_run.step_id)
+            payload = {**step_ref(step_run), "worker": worker}
+            if takeover:
+                payload["took_over_from"] = step_run.worker
+            step_run.status = StepStatus.RUNNING
+            step_run.claim = uuid.uuid4()
+            step_run.worker = worker
+            step_run.task_id = task_id
+            step_run.started_at = now
+            step_run.lease_until = now + lease_for(step.timeout_s)
+            step_run.save(
+                update_fields=["status", "claim", "worker", "task_id", "started_at", "lease_until"]
+            )
+            events_append(run, [("step.started", payload)])
+            return Claim(run, step_run, spec, step, step_run.claim)
+    except (Run.DoesNotExist, StepRun.DoesNotExist):
+        return None  # a late delivery for a run that was deleted
 
 
 def _render_input(claim: Claim) -> dict:
@@ -116,13 +109,13 @@ def _render_input(claim: Claim) -> dict:
 
 
 def _finish(claim: Claim, rendered, outcome, error: str) -> str:
-    with transaction.atomic():
-        run = run_lock(claim.run.pk)
-        step_run = StepRun.objects.get(pk=claim.step_run.pk)
-        if step_run.status != StepStatus.RUNNING or step_run.claim != claim.token:
+    with run_locked(claim.run.pk) as run:
+        step_run = claim.step_run
+        if not StepRun.objects.filter(
+            pk=step_run.pk, status=StepStatus.RUNNING, claim=claim.token
+        ).exists():
             return "discarded"  # cancelled, or taken over after our lease ran out
-        step_run.input = rendered
-        step_run.save(update_fields=["input"])
+        step_run.input = rendered  # saved with the outcome below
         spec = claim.spec
         if error:
             attempt_failed(run, spec, step_run, error)
@@ -178,13 +171,12 @@ def _run_resume(run: Run) -> None:
         run_transition(run, RunStatus.RUNNING)
 
 
-@transaction.atomic
 def step_run_resume(*, run_id, step_run_id: int) -> bool:
     """Resume a waiting step run if its wait is over (child run ended, timer due)."""
-    run = run_lock(run_id)
-    step_run = StepRun.objects.get(pk=step_run_id)
-    spec = spec_for_version(run.version)
-    if not step_run_resume_if_ready(run, spec, step_run):
-        return False
-    run_settle(run, spec)
-    return True
+    with run_locked(run_id) as run:
+        step_run = StepRun.objects.get(pk=step_run_id)
+        spec = spec_for_version(run.version)
+        if not step_run_resume_if_ready(run, spec, step_run):
+            return False
+        run_settle(run, spec)
+        return True

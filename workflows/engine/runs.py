@@ -3,8 +3,8 @@
 from django.db import IntegrityError, transaction
 
 from config.errors import Conflict, InvalidInput
-from workflows.engine.events import events_append
-from workflows.engine.locks import run_lock
+from workflows.engine.events import events_append, events_buffer_open, events_flush
+from workflows.engine.locks import run_locked
 from workflows.engine.progress import run_abort, run_settle, steps_start
 from workflows.engine.transitions import run_transition
 from workflows.models import Run, RunStatus, StepRun, Workflow
@@ -66,12 +66,14 @@ def run_start(
     created = {"workflow": workflow.slug, "version": version.number}
     if parent_step_run is not None:
         created["parent_run"] = str(parent_step_run.run_id)
+    events_buffer_open(run)
     events_append(run, [("run.created", created)])
     run_transition(run, RunStatus.PLANNING)
     steps_start(run, spec, spec.graph.roots)
     if not run.is_terminal:
         run_transition(run, RunStatus.RUNNING)
         run_settle(run, spec)
+    events_flush(run)
     return run, True
 
 
@@ -88,11 +90,10 @@ def _same_request(existing: Run, inputs) -> Run:
     return existing
 
 
-@transaction.atomic
 def run_cancel(*, run_id, reason: str = "cancelled") -> Run:
     """Cancel the run, its pending and running steps and its child runs (409 when finished)."""
-    run = run_lock(run_id)
-    if run.is_terminal:
-        raise Conflict(f"Run {run.pk} is already {run.status}.", code="run_finished")
-    run_abort(run, RunStatus.CANCELLED, reason=reason)
-    return run
+    with run_locked(run_id) as run:
+        if run.is_terminal:
+            raise Conflict(f"Run {run.pk} is already {run.status}.", code="run_finished")
+        run_abort(run, RunStatus.CANCELLED, reason=reason)
+        return run

@@ -12,7 +12,7 @@ from workflows.models import RUN_TERMINAL, RUN_TRANSITIONS, Run, RunStatus
 def run_transition(run: Run, to: str, *, reason: str = "", **payload) -> None:
     """Move `run` to status `to` and record it, or raise Conflict and write nothing.
 
-    Call inside a transaction while holding the run's row lock (see engine.locks.run_lock).
+    Call inside a transaction while holding the run's row lock (engine.locks.run_locked).
     """
     assert connection.in_atomic_block
     source = run.status
