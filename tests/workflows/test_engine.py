@@ -404,3 +404,30 @@ def test_events_rebuild_the_timeline_in_order(make_workflow, operator, drain):
         "step.completed",
         "run.status",
     ]
+
+
+def test_a_step_unblocked_by_a_skip_and_its_trigger_at_once_starts_once(
+    make_workflow, operator, drain
+):
+    workflow = make_workflow(
+        """
+slug: skip-and-trigger
+steps:
+  - id: x
+    tool: noop
+  - id: a
+    needs: [x]
+    when: "false"
+    tool: noop
+  - id: c
+    needs: [x, a]
+    tool: noop
+    with: {value: ran}
+"""
+    )
+    run = start(workflow, operator)
+    drain()
+    run.refresh_from_db()
+    assert run.status == RunStatus.COMPLETED
+    assert statuses(run) == {"x": "SUCCEEDED", "a": "SKIPPED", "c": "SUCCEEDED"}
+    assert StepRun.objects.filter(run=run, step_id="c").count() == 1

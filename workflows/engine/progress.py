@@ -40,36 +40,49 @@ class StepBroken(Exception):
 
 def steps_start(run: Run, spec: WorkflowSpec, candidates) -> None:
     """Start every candidate whose needs are all finished; skip what `when` or skipped needs
-    rule out, and carry on to the steps those skips unblock."""
+    rule out (step_finish then carries on to the steps a skip unblocks)."""
     assert connection.in_atomic_block
     graph = spec.graph
-    queue = list(candidates)
-    while queue and not run.is_terminal:
-        step_id = queue.pop(0)
+    candidates = list(candidates)
+    statuses = _step_statuses(run, {*candidates, *(n for c in candidates for n in graph.needs[c])})
+    for step_id in candidates:
+        if run.is_terminal:
+            return
         needs = graph.needs[step_id]
-        known = dict(
-            RunStep.objects.filter(run=run, step_id__in=[step_id, *needs]).values_list(
-                "step_id", "status"
-            )
-        )
-        if step_id in known or any(known.get(need) not in FINISHED for need in needs):
+        if statuses[step_id] is not None or any(statuses[need] not in FINISHED for need in needs):
             continue
         step = graph.steps[step_id]
-        if needs and all(known[need] == StepStatus.SKIPPED for need in needs):
+        if needs and all(statuses[need] == StepStatus.SKIPPED for need in needs):
             _skip(run, spec, step, "every step it needs was skipped")
-            queue.extend(graph.dependents[step_id])
             continue
         try:
             items = _evaluate_gates(run, spec, step)
         except StepBroken as exc:
-            run_step = RunStep.objects.create(run=run, step_id=step_id, status=StepStatus.RUNNING)
+            run_step = _run_step_new(run, step.id)
             step_finish(run, spec, run_step, StepStatus.FAILED, error=str(exc))
             return
         if items is False:
             _skip(run, spec, step, f"when is false: {step.when}")
-            queue.extend(graph.dependents[step_id])
             continue
         _begin(run, spec, step, items)
+
+
+def _step_statuses(run: Run, step_ids) -> dict[str, str | None]:
+    """The run's step statuses (None: not started), read once per transaction and kept current
+    by this module; callers get the live mapping, so nested starts and skips show up in it."""
+    cache = run.__dict__.setdefault("step_statuses", {})
+    missing = [step_id for step_id in step_ids if step_id not in cache]
+    if missing:
+        found = dict(
+            RunStep.objects.filter(run=run, step_id__in=missing).values_list("step_id", "status")
+        )
+        cache.update({step_id: found.get(step_id) for step_id in missing})
+    return cache
+
+
+def _run_step_new(run: Run, step_id: str, items=None) -> RunStep:
+    run.__dict__.setdefault("step_statuses", {})[step_id] = StepStatus.RUNNING
+    return RunStep.objects.create(run=run, step_id=step_id, status=StepStatus.RUNNING, items=items)
 
 
 def _evaluate_gates(run, spec, step: StepSpec):
@@ -95,9 +108,7 @@ def _evaluate_gates(run, spec, step: StepSpec):
 
 
 def _begin(run, spec, step: StepSpec, items) -> None:
-    run_step = RunStep.objects.create(
-        run=run, step_id=step.id, status=StepStatus.RUNNING, items=items
-    )
+    run_step = _run_step_new(run, step.id, items)
     if items is None:
         step_run_new(run, run_step, step, iteration=0)
         return
@@ -109,8 +120,7 @@ def _begin(run, spec, step: StepSpec, items) -> None:
 
 
 def _skip(run, spec, step: StepSpec, reason: str) -> None:
-    run_step = RunStep.objects.create(run=run, step_id=step.id, status=StepStatus.RUNNING)
-    step_finish(run, spec, run_step, StepStatus.SKIPPED, error=reason)
+    step_finish(run, spec, _run_step_new(run, step.id), StepStatus.SKIPPED, error=reason)
 
 
 def step_run_new(run, run_step, step: StepSpec, *, iteration: int, attempt: int = 1, delay_s=0.0):
@@ -248,6 +258,7 @@ def step_finish(run, spec, run_step: RunStep, status: str, *, output=None, error
     run_step.error = error
     run_step.finished_at = timezone.now()
     run_step.save(update_fields=["status", "output", "error", "finished_at"])
+    run.__dict__.setdefault("step_statuses", {})[run_step.step_id] = status
     payload = {"step": step.id, "status": status, **_bounded_output(output)}
     if error:
         payload["reason" if status == StepStatus.SKIPPED else "error"] = error
