@@ -217,6 +217,8 @@ class StepRun(models.Model):
             )
         ]
         indexes = [
+            # "Is anything of this run still pending or running?" without walking its history.
+            models.Index(fields=["run", "status"], name="steprun_run_status"),
             models.Index(
                 fields=["due_at"],
                 name="steprun_pending_due",

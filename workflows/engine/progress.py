@@ -266,8 +266,7 @@ def step_finish(run, spec, run_step: RunStep, status: str, *, output=None, error
     if status == StepStatus.FAILED:
         run_abort(run, RunStatus.FAILED, reason=error)
         return
-    run.progress_done += 1
-    run.save(update_fields=["progress_done"])
+    run.progress_done += 1  # written with the events (events_flush)
     steps_start(run, spec, spec.graph.dependents[step.id])
 
 
