@@ -431,3 +431,27 @@ steps:
     assert run.status == RunStatus.COMPLETED
     assert statuses(run) == {"x": "SUCCEEDED", "a": "SKIPPED", "c": "SUCCEEDED"}
     assert StepRun.objects.filter(run=run, step_id="c").count() == 1
+
+
+@pytest.mark.parametrize(("tool", "transactions"), [("noop", 1), ("sleep", 2)])
+def test_quick_pure_tools_run_in_the_claiming_transaction_others_under_a_lease(
+    make_workflow, operator, tool, transactions
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from workflows.engine.runner import step_run_execute
+
+    workflow = make_workflow(
+        f"slug: t-{tool}\nsteps:\n  - id: a\n    tool: {tool}\n"
+        + ("    with: {seconds: 60}\n" if tool == "sleep" else "")
+    )
+    run = start(workflow, operator)
+    step_run = StepRun.objects.get(run=run)
+
+    with CaptureQueriesContext(connection) as queries:
+        step_run_execute(run_id=run.pk, step_run_id=step_run.pk)
+
+    savepoints = [q for q in queries.captured_queries if q["sql"].startswith("SAVEPOINT")]
+    assert len(savepoints) == transactions
+    assert run.events.filter(type="step.started").count() == 1

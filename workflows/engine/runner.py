@@ -42,9 +42,52 @@ class Claim:
 
 def step_run_execute(*, run_id, step_run_id: int, worker: str = "", task_id: str = "") -> str:
     """Execute the step run if it is ours to run; return what happened (for logs and tests)."""
-    claim = _claim(run_id, step_run_id, worker, task_id)
-    if claim is None:
-        return "skipped"
+    try:
+        with run_locked(run_id) as run:
+            claim = _claim(run, StepRun.objects.get(pk=step_run_id, run=run), worker, task_id)
+            if claim is None:
+                return "skipped"
+            if executor_for(claim.step.kind).runs_inline(claim.step):
+                # Like Temporal's local activities: quick work without outside effects runs
+                # in the claiming transaction, so it costs one transaction and needs no lease.
+                return _record(run, claim, *_perform(claim))
+    except (Run.DoesNotExist, StepRun.DoesNotExist):
+        return "skipped"  # a late delivery for a run that was deleted
+    performed = _perform(claim)
+    with run_locked(run_id) as run:
+        if not StepRun.objects.filter(
+            pk=claim.step_run.pk, status=StepStatus.RUNNING, claim=claim.token
+        ).exists():
+            return "discarded"  # cancelled, or taken over after our lease ran out
+        return _record(run, claim, *performed)
+
+
+def _claim(run: Run, step_run: StepRun, worker: str, task_id: str) -> Claim | None:
+    now = timezone.now()
+    takeover = step_run.status == StepStatus.RUNNING and step_run.lease_until < now
+    runnable = step_run.status == StepStatus.PENDING and step_run.due_at <= now
+    if run.status != RunStatus.RUNNING or not (runnable or takeover):
+        return None
+    spec = spec_for_version(run.version)
+    step = spec.step(step_run.step_id)
+    payload = {**step_ref(step_run), "worker": worker}
+    if takeover:
+        payload["took_over_from"] = step_run.worker
+    step_run.status = StepStatus.RUNNING
+    step_run.claim = uuid.uuid4()
+    step_run.worker = worker
+    step_run.task_id = task_id
+    step_run.started_at = now
+    step_run.lease_until = now + lease_for(step.timeout_s)
+    step_run.save(
+        update_fields=["status", "claim", "worker", "task_id", "started_at", "lease_until"]
+    )
+    events_append(run, [("step.started", payload)])
+    return Claim(run, step_run, spec, step, step_run.claim)
+
+
+def _perform(claim: Claim) -> tuple:
+    """Render the input and run the executor; return (input, outcome, error)."""
     started = time.monotonic()
     step, rendered, outcome, error = claim.step, None, None, ""
     try:
@@ -58,36 +101,7 @@ def step_run_execute(*, run_id, step_run_id: int, worker: str = "", task_id: str
     except Exception as exc:  # a failure is recorded on the step, never lost
         error = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=8)}"
     metrics.step_observed(step.kind, time.monotonic() - started)
-    return _finish(claim, rendered, outcome, error)
-
-
-def _claim(run_id, step_run_id, worker, task_id) -> Claim | None:
-    try:
-        with run_locked(run_id) as run:
-            step_run = StepRun.objects.get(pk=step_run_id, run=run)
-            now = timezone.now()
-            takeover = step_run.status == StepStatus.RUNNING and step_run.lease_until < now
-            runnable = step_run.status == StepStatus.PENDING and step_run.due_at <= now
-            if run.status != RunStatus.RUNNING or not (runnable or takeover):
-                return None
-            spec = spec_for_version(run.version)
-            step = spec.step(step_run.step_id)
-            payload = {**step_ref(step_run), "worker": worker}
-            if takeover:
-                payload["took_over_from"] = step_run.worker
-            step_run.status = StepStatus.RUNNING
-            step_run.claim = uuid.uuid4()
-            step_run.worker = worker
-            step_run.task_id = task_id
-            step_run.started_at = now
-            step_run.lease_until = now + lease_for(step.timeout_s)
-            step_run.save(
-                update_fields=["status", "claim", "worker", "task_id", "started_at", "lease_until"]
-            )
-            events_append(run, [("step.started", payload)])
-            return Claim(run, step_run, spec, step, step_run.claim)
-    except (Run.DoesNotExist, StepRun.DoesNotExist):
-        return None  # a late delivery for a run that was deleted
+    return rendered, outcome, error
 
 
 def _render_input(claim: Claim) -> dict:
@@ -108,37 +122,28 @@ def _render_input(claim: Claim) -> dict:
     return rendered
 
 
-def _finish(claim: Claim, rendered, outcome, error: str) -> str:
-    with run_locked(claim.run.pk) as run:
-        step_run = claim.step_run
-        if not StepRun.objects.filter(
-            pk=step_run.pk, status=StepStatus.RUNNING, claim=claim.token
-        ).exists():
-            return "discarded"  # cancelled, or taken over after our lease ran out
-        step_run.input = rendered  # saved with the outcome below
-        spec = claim.spec
-        if error:
-            attempt_failed(run, spec, step_run, error)
-            result = "failed"
-        elif isinstance(outcome, Wait):
-            attempt_waiting(
-                run,
-                step_run,
-                wake_at=outcome.wake_at,
-                output=outcome.output,
-                details=outcome.details,
-            )
-            step_run_resume_if_ready(run, spec, step_run)
-            result = "waiting"
-        else:
-            assert isinstance(outcome, Done)
-            if outcome.degraded and not run.degraded:
-                run.degraded = True
-                run.save(update_fields=["degraded"])
-            attempt_succeeded(run, spec, step_run, outcome.output)
-            result = "succeeded"
-        run_settle(run, spec)
-        return result
+def _record(run: Run, claim: Claim, rendered, outcome, error: str) -> str:
+    """Record the outcome of the claimed execution and move the run on."""
+    step_run, spec = claim.step_run, claim.spec
+    step_run.input = rendered  # saved with the outcome below
+    if error:
+        attempt_failed(run, spec, step_run, error)
+        result = "failed"
+    elif isinstance(outcome, Wait):
+        attempt_waiting(
+            run, step_run, wake_at=outcome.wake_at, output=outcome.output, details=outcome.details
+        )
+        step_run_resume_if_ready(run, spec, step_run)
+        result = "waiting"
+    else:
+        assert isinstance(outcome, Done)
+        if outcome.degraded and not run.degraded:
+            run.degraded = True
+            run.save(update_fields=["degraded"])
+        attempt_succeeded(run, spec, step_run, outcome.output)
+        result = "succeeded"
+    run_settle(run, spec)
+    return result
 
 
 def step_run_resume_if_ready(run: Run, spec: WorkflowSpec, step_run: StepRun) -> bool:

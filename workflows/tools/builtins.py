@@ -19,7 +19,7 @@ class NoopParams(_Params):
     value: Any = None
 
 
-@tool("noop", NoopParams)
+@tool("noop", NoopParams, pure=True)
 def noop(params: NoopParams, context: ToolContext):
     """Do nothing; return `value`."""
     return params.value
@@ -29,7 +29,7 @@ class TemplateRenderParams(_Params):
     template: str
 
 
-@tool("template.render", TemplateRenderParams)
+@tool("template.render", TemplateRenderParams, pure=True)
 def template_render(params: TemplateRenderParams, context: ToolContext):
     """Return {text}: `template`, rendered by the engine against inputs, state and steps."""
     return {"text": params.template}
@@ -42,7 +42,7 @@ class JsonExtractParams(_Params):
     required: bool = True
 
 
-@tool("json.extract", JsonExtractParams)
+@tool("json.extract", JsonExtractParams, pure=True)
 def json_extract(params: JsonExtractParams, context: ToolContext):
     """Return the value at `path` inside `data`."""
     value = params.data

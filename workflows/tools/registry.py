@@ -17,16 +17,18 @@ class Tool:
     params: type[BaseModel]
     fn: Callable[[BaseModel, ToolContext], Any]
     description: str = ""
+    pure: bool = False  # quick and without outside effects: may run in the engine's transaction
 
 
 _tools: dict[str, Tool] = {}
 
 
-def tool(name: str, params: type[BaseModel]):
+def tool(name: str, params: type[BaseModel], *, pure: bool = False):
     """Register the decorated function as tool `name` taking `params`."""
 
     def decorate(fn):
-        _tools[name] = Tool(name=name, params=params, fn=fn, description=(fn.__doc__ or "").strip())
+        description = (fn.__doc__ or "").strip()
+        _tools[name] = Tool(name=name, params=params, fn=fn, description=description, pure=pure)
         return fn
 
     return decorate

@@ -52,6 +52,10 @@ class StepExecutor(Protocol):
     def execute(self, context: StepContext) -> Done | Wait:
         """Do the step's work; raise StepFailed (or anything) to fail the attempt."""
 
+    def runs_inline(self, step: StepSpec) -> bool:
+        """Whether the step is quick and has no outside effects, so it may run inside the
+        engine's transaction instead of under a lease between two transactions."""
+
 
 _registry: dict[str, StepExecutor] = {}
 

@@ -13,6 +13,9 @@ class SubWorkflowExecutor:
     def validate(self, step: StepSpec, path: str) -> list[SpecError]:
         return []  # existence is checked at publish time against the database
 
+    def runs_inline(self, step: StepSpec) -> bool:
+        return False
+
     def execute(self, context: StepContext) -> Wait:
         workflow = Workflow.objects.filter(slug=context.step.workflow).first()
         if workflow is None or workflow.current_version_id is None:

@@ -35,6 +35,9 @@ class ToolExecutor:
                 errors.append(SpecError(f"{path}.with", f"tool '{tool.name}' needs '{name}'"))
         return errors
 
+    def runs_inline(self, step: StepSpec) -> bool:
+        return tool_get(step.tool).pure
+
     def execute(self, context: StepContext) -> Done | Wait:
         tool = tool_get(context.step.tool)
         try:
