@@ -7,6 +7,9 @@ what the engine does per step.
 
 from celery import shared_task
 from django.db import connection
+from pydantic import BaseModel
+
+from workflows.tools.registry import tool
 
 TABLE = "bench_raw_row"
 
@@ -32,3 +35,13 @@ def raw_noop(n: int) -> None:
     # Django runs in autocommit mode here, so this INSERT is its own committed transaction.
     with connection.cursor() as cursor:
         cursor.execute(f"INSERT INTO {TABLE} (n) VALUES (%s)", [n])
+
+
+class _NoParams(BaseModel):
+    pass
+
+
+@tool("bench.leased_noop", _NoParams)
+def leased_noop(params, context):
+    """noop, but not marked pure: the engine runs it under a lease like any tool with effects."""
+    return None

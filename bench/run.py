@@ -70,14 +70,26 @@ def main() -> None:
     parser.add_argument(
         "--profile", action="store_true", help="then one probed pass of each kind (bench/probe.py)"
     )
+    parser.add_argument(
+        "--tool",
+        default="noop",
+        help="the steps' tool: noop (pure, runs inside the claiming transaction) or "
+        "bench.leased_noop (the same no-op run the way every tool with outside effects is: "
+        "claimed under a lease, executed, then recorded in a second transaction)",
+    )
     args = parser.parse_args()
 
     database_prepare()
     user = get_user_model().objects.get_or_create(username="bench")[0]
-    chain_wf = workflow_ensure(f"bench-chain-{args.chain}", args.chain, user, independent=False)
-    fanout_wf = workflow_ensure(f"bench-fanout-{args.fanout}", args.fanout, user, independent=True)
-    warm_chain = workflow_ensure("bench-chain-warmup", 20, user, independent=False)
-    warm_fanout = workflow_ensure("bench-fanout-warmup", 100, user, independent=True)
+    chain_wf, fanout_wf, warm_chain, warm_fanout = (
+        workflow_ensure(slug, steps, user, independent=independent, tool=args.tool)
+        for slug, steps, independent in (
+            (f"bench-chain-{args.chain}", args.chain, False),
+            (f"bench-fanout-{args.fanout}", args.fanout, True),
+            ("bench-chain-warmup", 20, False),
+            ("bench-fanout-warmup", 100, True),
+        )
+    )
     redis.Redis.from_url(REDIS_URL).flushdb()
 
     print(environment_line(args), flush=True)
@@ -125,12 +137,13 @@ def database_prepare() -> None:
     raw_table_reset()
 
 
-def workflow_ensure(slug: str, steps: int, user, *, independent: bool) -> Workflow:
-    """A workflow of `steps` noop tool steps: each after the previous, or all with `needs: []`."""
+def workflow_ensure(slug: str, steps: int, user, *, independent: bool, tool: str) -> Workflow:
+    """A workflow of `steps` `tool` steps: each after the previous, or all with `needs: []`."""
+    slug = f"{slug}-{tool.replace('.', '-').replace('_', '-')}"
     spec = {
         "slug": slug,
         "steps": [
-            {"id": f"s{i}", "tool": "noop", **({"needs": []} if independent else {})}
+            {"id": f"s{i}", "tool": tool, **({"needs": []} if independent else {})}
             for i in range(steps)
         ],
     }
@@ -247,16 +260,23 @@ def report(results: dict, starts: list, args) -> None:
     chain_ms = [median[kind] / args.chain * 1000 for kind in ("engine_chain", "raw_chain")]
     fanout_rate = [args.fanout / median[kind] for kind in ("engine_fanout", "raw_fanout")]
     rows = [
-        (f"(a) chain of {args.chain} noop: ms per step", *chain_ms, "ms", "<= 1.5", 1.5, -1),
-        (f"(b) {args.fanout} independent noop: steps/s", *fanout_rate, "/s", ">= 0.5", 0.5, 1),
+        (f"(a) chain of {args.chain} {args.tool}: ms/step", *chain_ms, "ms", "<= 1.5", 1.5, -1),
+        (
+            f"(b) {args.fanout} independent {args.tool}: steps/s",
+            *fanout_rate,
+            "/s",
+            ">= 0.5",
+            0.5,
+            1,
+        ),
     ]
-    header = f"{'measurement':<40} {'engine':>11} {'raw':>11} {'ratio':>7} {'target':>8}  result"
+    header = f"{'measurement':<52} {'engine':>11} {'raw':>11} {'ratio':>7} {'target':>8}  result"
     print(f"\n{header}\n{'-' * len(header)}")
     for name, engine, raw, unit, target, bound, sign in rows:
         ratio = engine / raw
         met = (ratio - bound) * sign >= 0
         print(
-            f"{name:<40} {engine:>8.2f} {unit:<2} {raw:>8.2f} {unit:<2} {ratio:>7.2f}"
+            f"{name:<52} {engine:>8.2f} {unit:<2} {raw:>8.2f} {unit:<2} {ratio:>7.2f}"
             f" {target:>8}  {'met' if met else 'MISSED'}"
         )
     print()

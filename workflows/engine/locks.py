@@ -19,6 +19,8 @@ def run_locked(run_id) -> Iterator[Run]:
         run = (
             Run.objects.select_for_update(of=("self",))
             .select_related("version", "workflow")
+            # The parsed spec is cached per process (spec_for_version): skip decoding it again.
+            .defer("version__spec", "version__source", "result")
             .get(pk=run_id)
         )
         events_buffer_open(run)
