@@ -10,9 +10,8 @@ import redis
 from django.conf import settings
 from django.contrib.auth.models import Group
 
-from workflows.engine.runner import step_run_execute
-from workflows.engine.sweeps import steps_wake_due
-from workflows.models import RUN_TERMINAL, Run, StepRun, StepStatus
+from workflows.engine.sweeps import steps_execute_due, steps_wake_due
+from workflows.models import RUN_TERMINAL, Run
 from workflows.services import workflow_create
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -51,14 +50,7 @@ def make_workflow(operator):
 def drain(max_rounds: int = 500) -> None:
     """Execute due step runs in this process until nothing is left to do (unit tests only)."""
     for _ in range(max_rounds):
-        pending = list(
-            StepRun.objects.filter(status=StepStatus.PENDING)
-            .order_by("pk")
-            .values_list("run_id", "pk")
-        )
-        for run_id, step_run_id in pending:
-            step_run_execute(run_id=run_id, step_run_id=step_run_id, worker="drain")
-        if not pending and not steps_wake_due():
+        if not steps_execute_due(worker="drain") and not steps_wake_due():
             return
     raise AssertionError("drain did not settle")
 

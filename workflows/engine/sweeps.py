@@ -13,7 +13,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from workflows.engine.dispatch import dispatch_on_commit
-from workflows.engine.runner import step_run_resume
+from workflows.engine.runner import step_run_execute, step_run_resume
 from workflows.models import RUN_TERMINAL, StepRun, StepStatus
 from workflows.spec import spec_for_version
 
@@ -68,3 +68,21 @@ def steps_wake_due() -> int:
         except Exception:
             logger.exception("waking step run %s failed", step_run_id)
     return woken
+
+
+def steps_execute_due(*, worker: str, limit: int = BATCH) -> int:
+    """Execute due step runs in this process, oldest first; return how many ran.
+
+    For a process that must act as its own worker: `run_workflow --inline` on the in-memory
+    broker, whose messages no other process sees, and in-process tests.
+    """
+    due = (
+        StepRun.objects.filter(status=StepStatus.PENDING, due_at__lte=timezone.now())
+        .order_by("due_at", "pk")
+        .values_list("run_id", "pk")[:limit]
+    )
+    executed = 0
+    for run_id, step_run_id in due:
+        outcome = step_run_execute(run_id=run_id, step_run_id=step_run_id, worker=worker)
+        executed += outcome != "skipped"
+    return executed

@@ -7,19 +7,16 @@ from argparse import BooleanOptionalAction
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import BaseCommand, CommandError
-from django.utils import timezone
 
 from config.errors import ChameleonError
-from workflows.engine.runner import step_run_execute
 from workflows.engine.runs import run_start
-from workflows.engine.sweeps import steps_wake_due
+from workflows.engine.sweeps import steps_execute_due, steps_wake_due
 from workflows.loading import error_lines
 from workflows.models import (
     RUN_TERMINAL,
     Run,
     RunEvent,
     RunStatus,
-    StepRun,
     StepStatus,
     Workflow,
 )
@@ -88,7 +85,7 @@ class Command(BaseCommand):
         deadline = time.monotonic() + timeout
         seen = 0
         while True:
-            worked = _execute_due_steps() if inline else 0
+            worked = _act_as_worker() if inline else 0
             # Status first: a terminal status commits with its events, so none are missed.
             status = Run.objects.filter(pk=run.pk).values_list("status", flat=True).get()
             for event in RunEvent.objects.filter(run_id=run.pk, seq__gt=seen).order_by("seq"):
@@ -113,18 +110,8 @@ class Command(BaseCommand):
             raise CommandError(f"Run {run.pk} {run.status}: {reason}", returncode=EXIT_FAILED)
 
 
-def _execute_due_steps() -> int:
-    """Act as a worker for one round: execute due step runs, wake due timers and parents."""
-    due = (
-        StepRun.objects.filter(status=StepStatus.PENDING, due_at__lte=timezone.now())
-        .order_by("due_at", "pk")
-        .values_list("run_id", "pk")[:100]
-    )
-    executed = 0
-    for run_id, step_run_id in due:
-        outcome = step_run_execute(run_id=run_id, step_run_id=step_run_id, worker="run_workflow")
-        executed += outcome != "skipped"
-    return executed + steps_wake_due()
+def _act_as_worker() -> int:
+    return steps_execute_due(worker="run_workflow") + steps_wake_due()
 
 
 def _inputs(input_json: str | None, pairs: list[str]) -> dict:
