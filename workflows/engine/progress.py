@@ -31,6 +31,9 @@ from workflows.models import (
 from workflows.spec import StepSpec, WorkflowSpec
 
 FINISHED = (StepStatus.SUCCEEDED, StepStatus.SKIPPED)
+# What claiming a step run sets; an execution inside the claiming transaction saves them with
+# its outcome, so the step run is written once.
+CLAIM_FIELDS = ["status", "claim", "worker", "task_id", "started_at", "lease_until"]
 EVENT_OUTPUT_MAX_CHARS = 4000
 
 
@@ -192,7 +195,7 @@ def attempt_waiting(run: Run, step_run: StepRun, *, wake_at, output, details: di
     step_run.wake_at = wake_at
     step_run.output = output
     step_run.lease_until = None
-    step_run.save(update_fields=["status", "wake_at", "output", "lease_until", "input"])
+    step_run.save(update_fields=[*CLAIM_FIELDS, "wake_at", "output", "input"])
     payload = {**step_ref(step_run), **details}
     if wake_at is not None:
         payload["wake_at"] = wake_at.isoformat()
@@ -205,9 +208,7 @@ def _close(step_run: StepRun, status: str, *, output=None, error: str = "") -> N
     step_run.error = error
     step_run.finished_at = timezone.now()
     step_run.lease_until = None
-    step_run.save(
-        update_fields=["status", "output", "error", "finished_at", "lease_until", "input"]
-    )
+    step_run.save(update_fields=[*CLAIM_FIELDS, "output", "error", "finished_at", "input"])
 
 
 def _foreach_progress(run, spec, step: StepSpec, run_step: RunStep) -> None:

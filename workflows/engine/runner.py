@@ -19,6 +19,7 @@ from workflows.engine.events import events_append
 from workflows.engine.executors.base import Done, StepContext, StepFailed, Wait, executor_for
 from workflows.engine.locks import run_locked
 from workflows.engine.progress import (
+    CLAIM_FIELDS,
     attempt_failed,
     attempt_succeeded,
     attempt_waiting,
@@ -49,8 +50,10 @@ def step_run_execute(*, run_id, step_run_id: int, worker: str = "", task_id: str
                 return "skipped"
             if executor_for(claim.step.kind).runs_inline(claim.step):
                 # Like Temporal's local activities: quick work without outside effects runs
-                # in the claiming transaction, so it costs one transaction and needs no lease.
+                # in the claiming transaction, so it costs one transaction and needs no lease
+                # (the claim is saved together with the outcome).
                 return _record(run, claim, *_perform(claim))
+            claim.step_run.save(update_fields=CLAIM_FIELDS)
     except (Run.DoesNotExist, StepRun.DoesNotExist):
         return "skipped"  # a late delivery for a run that was deleted
     performed = _perform(claim)
@@ -63,6 +66,7 @@ def step_run_execute(*, run_id, step_run_id: int, worker: str = "", task_id: str
 
 
 def _claim(run: Run, step_run: StepRun, worker: str, task_id: str) -> Claim | None:
+    """Take the step run if it is due (or its lease expired); the caller saves CLAIM_FIELDS."""
     now = timezone.now()
     takeover = step_run.status == StepStatus.RUNNING and step_run.lease_until < now
     runnable = step_run.status == StepStatus.PENDING and step_run.due_at <= now
@@ -79,9 +83,6 @@ def _claim(run: Run, step_run: StepRun, worker: str, task_id: str) -> Claim | No
     step_run.task_id = task_id
     step_run.started_at = now
     step_run.lease_until = now + lease_for(step.timeout_s)
-    step_run.save(
-        update_fields=["status", "claim", "worker", "task_id", "started_at", "lease_until"]
-    )
     events_append(run, [("step.started", payload)])
     return Claim(run, step_run, spec, step, step_run.claim)
 
