@@ -16,6 +16,20 @@ from jinja2.sandbox import SandboxedEnvironment
 
 
 class _Sandbox(SandboxedEnvironment):
+    # Checked before they run: `'a' * 10**9` or `9 ** 9 ** 9` would exhaust memory or CPU first.
+    intercepted_binops = frozenset({"*", "**"})
+
+    def call_binop(self, context, operator, left, right):
+        if operator == "**" and isinstance(right, int | float) and abs(right) > MAX_EXPONENT:
+            raise ExpressionError(f"exponent {right} is over the limit of {MAX_EXPONENT}")
+        if operator == "*":
+            sized, count = (left, right) if isinstance(left, str | list | tuple) else (right, left)
+            limit = settings.CHAMELEON["TEMPLATE_MAX_CHARS"]
+            repeats = isinstance(sized, str | list | tuple) and isinstance(count, int)
+            if repeats and len(sized) * count > limit:
+                raise ExpressionError(f"repetition to {len(sized) * count} is over {limit}")
+        return super().call_binop(context, operator, left, right)
+
     def getattr(self, obj, attribute):
         # Data first: `inputs.items` is the input named items, not the dict method.
         if isinstance(obj, dict) and attribute in obj:
@@ -24,6 +38,7 @@ class _Sandbox(SandboxedEnvironment):
 
 
 _env = _Sandbox(undefined=StrictUndefined, autoescape=False)
+MAX_EXPONENT = 100
 _SINGLE_EXPRESSION = re.compile(r"\s*\{\{((?:(?!\{\{|\}\}).)*)\}\}\s*", re.S)
 
 

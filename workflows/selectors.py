@@ -27,6 +27,15 @@ def workflow_permits(user, workflow: Workflow, permission: str) -> bool:
     return user.has_perm(perm) or user.has_perm(perm, workflow)
 
 
+def workflow_runnable_by(user, slug: str) -> Workflow | None:
+    """The published workflow `slug` if `user` may view and run it (None: the user is None)."""
+    workflow = Workflow.objects.filter(slug=slug, current_version__isnull=False).first()
+    if workflow is None or user is None:
+        return workflow
+    permitted = all(workflow_permits(user, workflow, p) for p in ("view_workflow", "run_workflow"))
+    return workflow if permitted else None
+
+
 def workflows_list(*, user):
     return workflows_visible_to(user).select_related("current_version", "owner")
 

@@ -6,19 +6,25 @@ from guardian.shortcuts import assign_perm
 
 from config.errors import Conflict, InvalidInput
 from workflows.models import Workflow, WorkflowVersion
+from workflows.selectors import workflow_runnable_by
 from workflows.spec import spec_checksum, spec_parse
 
 WORKFLOW_PERMISSIONS = ("view_workflow", "run_workflow", "change_workflow")
 
 
-def _workflow_exists(slug: str) -> bool:
-    return Workflow.objects.filter(slug=slug, current_version__isnull=False).exists()
+def _runnable_by(user):
+    """`workflow:` steps may only name workflows their author can run (else: unknown, no leak)."""
+
+    def runnable(slug: str) -> bool:
+        return workflow_runnable_by(user, slug) is not None
+
+    return runnable
 
 
 @transaction.atomic
 def workflow_create(*, source, created_by) -> Workflow:
     """Create a workflow and its version 1 from a YAML/JSON spec; the creator gets all rights."""
-    spec, canonical = spec_parse(source, workflow_exists=_workflow_exists)
+    spec, canonical = spec_parse(source, workflow_exists=_runnable_by(created_by))
     if Workflow.objects.filter(slug=spec.slug).exists():
         raise Conflict(
             f"A workflow '{spec.slug}' already exists; publish a new version of it instead.",
@@ -50,7 +56,7 @@ def workflow_version_publish(*, workflow: Workflow, source, published_by) -> Wor
     Publishing the same spec as the current version returns the current version unchanged.
     """
     workflow = Workflow.objects.select_for_update().get(pk=workflow.pk)
-    spec, canonical = spec_parse(source, workflow_exists=_workflow_exists)
+    spec, canonical = spec_parse(source, workflow_exists=_runnable_by(published_by))
     if spec.slug != workflow.slug:
         raise InvalidInput(
             f"The spec's slug '{spec.slug}' is not this workflow's ('{workflow.slug}').",

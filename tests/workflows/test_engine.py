@@ -455,3 +455,82 @@ def test_quick_pure_tools_run_in_the_claiming_transaction_others_under_a_lease(
     savepoints = [q for q in queries.captured_queries if q["sql"].startswith("SAVEPOINT")]
     assert len(savepoints) == transactions
     assert run.events.filter(type="step.started").count() == 1
+
+
+def test_a_value_json_cannot_hold_fails_the_step_instead_of_hanging(make_workflow, operator, drain):
+    workflow = make_workflow(
+        "slug: odd\nsteps:\n  - id: a\n    tool: noop\n    with: {value: '{{ range(3) }}'}\n"
+    )
+    run = start(workflow, operator)
+    drain()
+    run.refresh_from_db()
+    assert run.status == RunStatus.FAILED
+    assert run.error.startswith("step 'a' with: Object of type range is not JSON serializable")
+
+
+def test_a_long_chain_after_a_false_gate_is_skipped_without_recursion(
+    make_workflow, operator, drain
+):
+    import yaml
+
+    steps = [{"id": "gate", "tool": "noop", "when": "false"}]
+    steps += [{"id": f"s{i}", "tool": "noop"} for i in range(1200)]
+    workflow = make_workflow(yaml.safe_dump({"slug": "long-skip", "steps": steps}))
+    run = start(workflow, operator)
+    drain()
+    run.refresh_from_db()
+    assert run.status == RunStatus.COMPLETED
+    assert RunStep.objects.filter(run=run, status=StepStatus.SKIPPED).count() == 1201
+
+
+def test_sub_workflows_that_call_each_other_stop_at_the_nesting_limit(
+    make_workflow, operator, drain
+):
+    from workflows.engine.runs import MAX_NESTING
+    from workflows.models import Run
+    from workflows.services import workflow_version_publish
+
+    pong = make_workflow("slug: pong\nsteps:\n  - id: a\n    tool: noop\n")
+    ping = make_workflow("slug: ping\nsteps:\n  - id: call\n    workflow: pong\n")
+    workflow_version_publish(
+        workflow=pong,
+        source="slug: pong\nsteps:\n  - id: call\n    workflow: ping\n",
+        published_by=operator,
+    )
+    run = start(ping, operator)
+    drain()
+    run.refresh_from_db()
+    assert run.status == RunStatus.FAILED
+    assert Run.objects.count() == MAX_NESTING + 1
+    deepest = Run.objects.get(ctx__depth=MAX_NESTING)
+    assert "nest deeper than" in deepest.error
+
+
+def test_a_sub_workflow_the_author_may_not_run_is_unknown_at_publish_and_at_run_time(
+    make_user, make_workflow, operator, drain
+):
+    from guardian.shortcuts import assign_perm, remove_perm
+
+    from config.errors import InvalidInput
+
+    make_workflow("slug: secret\nsteps:\n  - id: s\n    tool: noop\n    with: {value: 42}\n")
+    outsider = make_user("service")
+    with pytest.raises(InvalidInput) as caught:
+        make_workflow("slug: thief\nsteps:\n  - id: grab\n    workflow: secret\n", owner=outsider)
+    assert caught.value.details == {"steps[0].workflow": ["unknown workflow 'secret'"]}
+
+    from workflows.models import Workflow
+
+    secret = Workflow.objects.get(slug="secret")
+    for permission in ("view_workflow", "run_workflow"):
+        assign_perm(permission, outsider, secret)
+    thief = make_workflow(
+        "slug: thief\nsteps:\n  - id: grab\n    workflow: secret\n", owner=outsider
+    )
+    remove_perm("run_workflow", outsider, secret)
+    run = start(thief, outsider)
+    drain()
+    run.refresh_from_db()
+    assert run.status == RunStatus.FAILED
+    assert "unknown workflow 'secret'" in run.error
+    assert not run.child_runs.exists()

@@ -25,9 +25,15 @@ def test_the_sandbox_refuses_python_internals():
 def test_rendered_output_is_bounded(settings):
     settings.CHAMELEON = {**settings.CHAMELEON, "TEMPLATE_MAX_CHARS": 100}
     with pytest.raises(ExpressionError, match="over the limit of 100"):
-        render("{{ 'x' * 101 }}", {})
+        render("{{ inputs.s ~ inputs.s }}", {"inputs": {"s": "x" * 60}})
 
 
 def test_references_name_the_roots_and_attributes_read():
     found = references("{{ steps.a.output }} {{ inputs['doc'] }} {{ item }}")
     assert found == {("steps", "a"), ("inputs", "doc"), ("item", None)}
+
+
+@pytest.mark.parametrize("source", ["'a' * 200000000", "[0] * 10 ** 8", "2 ** 100000"])
+def test_repetition_and_powers_are_refused_before_they_run(source):
+    with pytest.raises(ExpressionError, match="over"):
+        evaluate(source, {})

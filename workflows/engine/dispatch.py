@@ -32,5 +32,7 @@ def resume_on_commit(run_id, step_run_id: int) -> None:
 
 
 def revoke_on_commit(task_ids: list[str]) -> None:
+    """Stop queued deliveries of cancelled steps. A step already running finishes and its
+    result is discarded by the claim check; terminating its process could kill another task."""
     if task_ids:
-        transaction.on_commit(lambda: current_app.control.revoke(task_ids, terminate=True))
+        transaction.on_commit(lambda: current_app.control.revoke(task_ids))

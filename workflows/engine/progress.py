@@ -7,6 +7,7 @@ started yet?" has one answer, and the unique (run, step_id) of RunStep backs it 
 
 import json
 import random
+from collections import deque
 from datetime import timedelta
 
 from django.conf import settings
@@ -43,20 +44,21 @@ class StepBroken(Exception):
 
 def steps_start(run: Run, spec: WorkflowSpec, candidates) -> None:
     """Start every candidate whose needs are all finished; skip what `when` or skipped needs
-    rule out (step_finish then carries on to the steps a skip unblocks)."""
+    rule out, and go on (iteratively: chains of skips can be long) to what the skips unblock."""
     assert connection.in_atomic_block
     graph = spec.graph
-    candidates = list(candidates)
-    statuses = _step_statuses(run, {*candidates, *(n for c in candidates for n in graph.needs[c])})
-    for step_id in candidates:
-        if run.is_terminal:
-            return
+    queue = deque(candidates)
+    _step_statuses(run, {*queue, *(need for c in queue for need in graph.needs[c])})
+    while queue and not run.is_terminal:
+        step_id = queue.popleft()
         needs = graph.needs[step_id]
+        statuses = _step_statuses(run, [step_id, *needs])
         if statuses[step_id] is not None or any(statuses[need] not in FINISHED for need in needs):
             continue
         step = graph.steps[step_id]
         if needs and all(statuses[need] == StepStatus.SKIPPED for need in needs):
             _skip(run, spec, step, "every step it needs was skipped")
+            queue.extend(graph.dependents[step_id])
             continue
         try:
             items = _evaluate_gates(run, spec, step)
@@ -66,8 +68,9 @@ def steps_start(run: Run, spec: WorkflowSpec, candidates) -> None:
             return
         if items is False:
             _skip(run, spec, step, f"when is false: {step.when}")
-            continue
-        _begin(run, spec, step, items)
+            queue.extend(graph.dependents[step_id])
+        elif _begin(run, spec, step, items):
+            queue.extend(graph.dependents[step_id])
 
 
 def _step_statuses(run: Run, step_ids) -> dict[str, str | None]:
@@ -110,20 +113,23 @@ def _evaluate_gates(run, spec, step: StepSpec):
     return list(items)
 
 
-def _begin(run, spec, step: StepSpec, items) -> None:
+def _begin(run, spec, step: StepSpec, items) -> bool:
+    """Start the step's first executions; return True when it finished at once (empty foreach)."""
     run_step = _run_step_new(run, step.id, items)
     if items is None:
         step_run_new(run, run_step, step, iteration=0)
-        return
+        return False
     if not items:
-        step_finish(run, spec, run_step, StepStatus.SUCCEEDED, output=[])
-        return
+        step_finish(run, spec, run_step, StepStatus.SUCCEEDED, output=[], start_dependents=False)
+        return True
     for iteration in range(min(step.concurrency, len(items))):
         step_run_new(run, run_step, step, iteration=iteration)
+    return False
 
 
 def _skip(run, spec, step: StepSpec, reason: str) -> None:
-    step_finish(run, spec, _run_step_new(run, step.id), StepStatus.SKIPPED, error=reason)
+    run_step = _run_step_new(run, step.id)
+    step_finish(run, spec, run_step, StepStatus.SKIPPED, error=reason, start_dependents=False)
 
 
 def step_run_new(run, run_step, step: StepSpec, *, iteration: int, attempt: int = 1, delay_s=0.0):
@@ -242,8 +248,11 @@ def _repeat_progress(run, spec, step: StepSpec, run_step, step_run, output) -> N
         step_run_new(run, run_step, step, iteration=step_run.iteration + 1, delay_s=repeat.every_s)
 
 
-def step_finish(run, spec, run_step: RunStep, status: str, *, output=None, error="") -> None:
-    """Close a step of the run (all its iterations are done) and start what it unblocks."""
+def step_finish(
+    run, spec, run_step: RunStep, status: str, *, output=None, error="", start_dependents=True
+) -> None:
+    """Close a step of the run (all its iterations are done) and start what it unblocks
+    (unless the caller, steps_start, goes on to the dependents itself)."""
     step = spec.step(run_step.step_id)
     if status == StepStatus.SUCCEEDED and step.set:
         try:
@@ -268,7 +277,8 @@ def step_finish(run, spec, run_step: RunStep, status: str, *, output=None, error
         run_abort(run, RunStatus.FAILED, reason=error)
         return
     run.progress_done += 1  # written with the events (events_flush)
-    steps_start(run, spec, spec.graph.dependents[step.id])
+    if start_dependents:
+        steps_start(run, spec, spec.graph.dependents[step.id])
 
 
 def run_settle(run: Run, spec: WorkflowSpec) -> None:

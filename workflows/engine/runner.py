@@ -5,6 +5,7 @@ a delivery of one whose lease expired (its worker died) takes it over. The resul
 only by the holder of the current claim, so a step's result is written at most once.
 """
 
+import json
 import time
 import traceback
 import uuid
@@ -92,9 +93,11 @@ def _perform(claim: Claim) -> tuple:
     started = time.monotonic()
     step, rendered, outcome, error = claim.step, None, None, ""
     try:
-        rendered = _render_input(claim)
+        rendered = _as_json(_render_input(claim), f"step '{step.id}' with")
         context = StepContext(claim.run, claim.step_run, step, rendered, step.timeout_s)
         outcome = executor_for(step.kind).execute(context)
+        if isinstance(outcome, Done):
+            outcome = Done(_as_json(outcome.output, f"step '{step.id}' output"), outcome.degraded)
     except SoftTimeLimitExceeded:
         error = f"step '{step.id}' timed out after {step.timeout_s:g}s"
     except StepFailed as exc:
@@ -103,6 +106,14 @@ def _perform(claim: Claim) -> tuple:
         error = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=8)}"
     metrics.step_observed(step.kind, time.monotonic() - started)
     return rendered, outcome, error
+
+
+def _as_json(value, what: str):
+    """Fail the step, not the transaction that records it, on values JSON cannot hold."""
+    try:
+        return json.loads(json.dumps(value))
+    except (TypeError, ValueError) as exc:
+        raise StepFailed(f"{what}: {exc}") from None
 
 
 def _render_input(claim: Claim) -> dict:

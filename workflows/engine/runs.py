@@ -7,8 +7,10 @@ from workflows.engine.events import events_append, events_buffer_open, events_fl
 from workflows.engine.locks import run_locked
 from workflows.engine.progress import run_abort, run_settle, steps_start
 from workflows.engine.transitions import run_transition
-from workflows.models import Run, RunStatus, StepRun, Workflow
+from workflows.models import Run, RunStatus, StepRun, StepStatus, Workflow
 from workflows.spec import inputs_resolve, spec_for_version
+
+MAX_NESTING = 10
 
 
 @transaction.atomic
@@ -54,6 +56,7 @@ def run_start(
         "workflow": workflow.slug,
         "version": version.number,
         "started_by": started_by.get_username() if started_by else None,
+        "depth": _child_depth(parent_step_run) if parent_step_run else 0,
     }
     try:
         with transaction.atomic():
@@ -75,6 +78,27 @@ def run_start(
         run_settle(run, spec)
     events_flush(run)
     return run, True
+
+
+def _child_depth(parent_step_run: StepRun) -> int:
+    """Lock the parent run (a parent before its children) and check it still wants this child.
+
+    Holding the parent's lock until the child commits means a concurrent cancel of the parent
+    either sees the child (and cancels it) or is seen here (and no child is made).
+    """
+    parent = Run.objects.select_for_update(of=("self",)).get(pk=parent_step_run.run_id)
+    waiting_step = StepRun.objects.filter(pk=parent_step_run.pk, status=StepStatus.RUNNING)
+    if parent.is_terminal or not waiting_step.exists():
+        raise Conflict(
+            f"Parent run {parent.pk} no longer waits for this step.", code="run_finished"
+        )
+    depth = parent.ctx.get("depth", 0) + 1
+    if depth > MAX_NESTING:
+        raise Conflict(
+            f"Sub-workflows nest deeper than {MAX_NESTING} (a workflow calling itself?).",
+            code="too_deep",
+        )
+    return depth
 
 
 def _same_request(existing: Run, inputs) -> Run:

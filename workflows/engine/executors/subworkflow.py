@@ -1,7 +1,7 @@
 from config.errors import ChameleonError
 from workflows.engine.executors.base import StepContext, StepFailed, Wait, register
 from workflows.engine.runs import run_start
-from workflows.models import Workflow
+from workflows.selectors import workflow_runnable_by
 from workflows.spec import SpecError, StepSpec
 
 
@@ -17,8 +17,9 @@ class SubWorkflowExecutor:
         return False
 
     def execute(self, context: StepContext) -> Wait:
-        workflow = Workflow.objects.filter(slug=context.step.workflow).first()
-        if workflow is None or workflow.current_version_id is None:
+        # Checked again at run time: the starter may have lost the right since publishing.
+        workflow = workflow_runnable_by(context.run.started_by, context.step.workflow)
+        if workflow is None:
             raise StepFailed(
                 f"step '{context.step.id}': unknown workflow '{context.step.workflow}'"
             )

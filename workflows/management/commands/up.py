@@ -29,10 +29,13 @@ class Command(BaseCommand):
         call_command("migrate", interactive=False, verbosity=0)
         self.stdout.write("Database migrated.")
         call_command("load_workflows", examples, stdout=self.stdout, stderr=self.stderr)
-        credentials = demo_users_reset()
-        self.stdout.write("Demo users (new passwords on every start):")
-        for username, password in credentials.items():
-            self.stdout.write(f"  {username:<9} {password}")
+        if settings.EMBEDDED:
+            credentials = demo_users_reset()
+            self.stdout.write("Demo users (new passwords on every start):")
+            for username, password in credentials.items():
+                self.stdout.write(f"  {username:<9} {password}")
+        else:  # a real database: its accounts are not ours to reset
+            self.stdout.write("No demo users on an external database: `manage.py createsuperuser`.")
         if not no_worker:
             self._start_worker_and_beat()
         base = f"http://{host}:{port}"
