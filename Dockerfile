@@ -29,8 +29,10 @@ RUN groupadd --system --gid 10001 chameleon \
 WORKDIR /app
 COPY --from=builder /opt/venv /opt/venv
 COPY . .
-# Static files are collected at build time and served by WhiteNoise; the key is a build-time dummy.
+# Static files are collected at build time and served by WhiteNoise; the key and URLs are
+# build-time dummies (collectstatic connects to neither).
 RUN DJANGO_SECRET_KEY=collectstatic-build-only DJANGO_ALLOWED_HOSTS=localhost \
+    DATABASE_URL=sqlite:////tmp/build.sqlite3 REDIS_URL=redis://localhost:6379/0 \
     python manage.py collectstatic --noinput \
     && python -m compileall -q . \
     && install -d -o chameleon -g chameleon /var/run/chameleon-metrics

@@ -12,9 +12,11 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def manage_production(*args: str, **env: str) -> subprocess.CompletedProcess:
-    """Run manage.py with production settings and only the DJANGO_* variables given here."""
+    """Run manage.py with production settings and only the DJANGO_* variables given here
+    (a variable given as None is removed from the environment)."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith("DJANGO_")}
     clean.update(env, DJANGO_SETTINGS_MODULE="config.settings.production")
+    clean = {key: value for key, value in clean.items() if value is not None}
     return subprocess.run(
         [sys.executable, "manage.py", *args],
         cwd=ROOT,
@@ -44,6 +46,17 @@ def test_production_deploy_check_is_clean():
     [
         ("DJANGO_SECRET_KEY", {"DJANGO_ALLOWED_HOSTS": "example.com"}),
         ("DJANGO_ALLOWED_HOSTS", {"DJANGO_SECRET_KEY": secrets.token_urlsafe(50)}),
+        *(
+            (
+                name,
+                {
+                    name: None,
+                    "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
+                    "DJANGO_ALLOWED_HOSTS": "example.com",
+                },
+            )
+            for name in ("DATABASE_URL", "REDIS_URL")
+        ),
     ],
 )
 def test_production_refuses_to_start_without(missing, given):

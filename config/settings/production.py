@@ -5,6 +5,10 @@ from .base import env
 
 DEBUG = False
 SECRET_KEY = env("DJANGO_SECRET_KEY")
+# No embedded defaults here: a SQLite file and an in-memory broker that no worker process sees
+# would accept runs and never execute them. base.py has already configured both from these.
+env("DATABASE_URL")
+env("REDIS_URL")
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS")
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 

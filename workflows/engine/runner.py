@@ -58,6 +58,15 @@ def step_run_execute(*, run_id, step_run_id: int, worker: str = "", task_id: str
     except (Run.DoesNotExist, StepRun.DoesNotExist):
         return "skipped"  # a late delivery for a run that was deleted
     performed = _perform(claim)
+    try:
+        return _record_claimed(run_id, claim, performed)
+    except SoftTimeLimitExceeded:
+        # The work was done but the step's time ran out while waiting for the run's lock: record
+        # it anyway rather than lose it (the soft limit fires once; the hard one 10 s later).
+        return _record_claimed(run_id, claim, performed)
+
+
+def _record_claimed(run_id, claim: Claim, performed: tuple) -> str:
     with run_locked(run_id) as run:
         if not StepRun.objects.filter(
             pk=claim.step_run.pk, status=StepStatus.RUNNING, claim=claim.token
