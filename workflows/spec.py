@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from config.errors import InvalidInput
 from workflows import expressions
-from workflows.engine.executors.base import known_kinds
+from workflows.engine.executors.base import executor_for, known_kinds
 
 STEP_KINDS = ("tool", "agent", "human", "workflow")
 IDENTIFIER = r"^[A-Za-z_][A-Za-z0-9_]*$"
@@ -180,7 +180,12 @@ def spec_parse(source: str | dict, *, workflow_exists: Callable[[str], bool] | N
     try:
         spec = WorkflowSpec.model_validate(data)
     except ValidationError as exc:
-        raise _invalid([_from_pydantic(error) for error in exc.errors()]) from None
+        errors = [_from_pydantic(error) for error in exc.errors()]
+        partial = _partial_spec(data)
+        if partial is not None:  # report the rules the valid parts break too, in one answer
+            spec, placeholders = partial
+            errors += _semantic_errors(spec, workflow_exists, skip=placeholders)
+        raise _invalid(list(dict.fromkeys(errors))) from None
     errors = _semantic_errors(spec, workflow_exists)
     if errors:
         raise _invalid(errors)
@@ -231,7 +236,40 @@ def _from_pydantic(error: dict) -> SpecError:
     return SpecError(path or "spec", message)
 
 
-def _semantic_errors(spec: WorkflowSpec, workflow_exists) -> list[SpecError]:
+def _partial_spec(data: dict) -> tuple[WorkflowSpec, set[int]] | None:
+    """The spec with each invalid step replaced by a placeholder keeping its id and needs (so the
+    graph stays whole), and the placeholders' positions; None when not even the ids are there."""
+    raw_steps = data.get("steps")
+    if not isinstance(raw_steps, list) or not raw_steps:
+        return None
+    steps, placeholders = [], set()
+    for index, raw in enumerate(raw_steps):
+        try:
+            steps.append(StepSpec.model_validate(raw))
+            continue
+        except ValidationError:
+            placeholders.add(index)
+        step_id = raw.get("id") if isinstance(raw, dict) else None
+        if not isinstance(step_id, str):
+            return None
+        needs = raw.get("needs")
+        if not (isinstance(needs, list) and all(isinstance(need, str) for need in needs)):
+            needs = None
+        steps.append(StepSpec.model_construct(id=step_id, needs=needs, tool="noop"))
+    inputs = {}
+    raw_inputs = data.get("inputs")
+    for name, raw in raw_inputs.items() if isinstance(raw_inputs, dict) else ():
+        try:
+            inputs[name] = InputSpec.model_validate(raw)
+        except ValidationError:
+            inputs[name] = InputSpec()
+    outputs = data.get("outputs") if isinstance(data.get("outputs"), dict) else None
+    slug = data.get("slug") if isinstance(data.get("slug"), str) else ""
+    spec = WorkflowSpec.model_construct(slug=slug, inputs=inputs, steps=steps, outputs=outputs)
+    return spec, placeholders
+
+
+def _semantic_errors(spec: WorkflowSpec, workflow_exists, skip=frozenset()) -> list[SpecError]:
     errors: list[SpecError] = []
     positions: dict[str, int] = {}
     for index, step in enumerate(spec.steps):
@@ -248,7 +286,8 @@ def _semantic_errors(spec: WorkflowSpec, workflow_exists) -> list[SpecError]:
         if not re.match(IDENTIFIER, name):
             errors.append(SpecError(f"inputs.{name}", "input names must be identifiers"))
     for index, step in enumerate(spec.steps):
-        errors.extend(_step_errors(spec, step, f"steps[{index}]", positions, workflow_exists))
+        if index not in skip:
+            errors.extend(_step_errors(spec, step, f"steps[{index}]", positions, workflow_exists))
     if errors:
         return errors
     graph = spec.graph
@@ -261,7 +300,8 @@ def _semantic_errors(spec: WorkflowSpec, workflow_exists) -> list[SpecError]:
         )
         return errors
     for index, step in enumerate(spec.steps):
-        errors.extend(_reference_errors(spec, step, f"steps[{index}]"))
+        if index not in skip:
+            errors.extend(_reference_errors(spec, step, f"steps[{index}]"))
     errors.extend(_template_reference_errors(spec, spec.outputs or {}, "outputs", set(positions)))
     return errors
 
@@ -302,10 +342,7 @@ def _step_errors(spec, step: StepSpec, path, positions, workflow_exists) -> list
                 expressions.compile_template(source)
         except expressions.ExpressionError as exc:
             errors.append(SpecError(field_path, str(exc)))
-    if not errors:
-        from workflows.engine.executors.base import executor_for
-
-        errors.extend(executor_for(kind).validate(step, path))
+    errors.extend(executor_for(kind).validate(step, path))
     return errors
 
 

@@ -58,6 +58,27 @@ def test_every_error_is_reported_not_just_the_first():
     assert "syntax error" in details["steps[2].when"][0]
 
 
+def test_schema_errors_do_not_hide_the_rules_other_parts_break():
+    details = errors_of(
+        {
+            "slug": "x",
+            "inputs": {"n": {"type": "int"}},
+            "steps": [
+                {"id": "a", "tool": "noop", "retry": {"max_attempts": 0}},
+                {"id": "b", "tool": "noop", "needs": ["a", "ghost"]},
+                {"id": "c", "tool": "nope", "needs": ["zzz"], "with": {"v": "{{ inputs.n }}"}},
+            ],
+        }
+    )
+    assert set(details) == {
+        "inputs.n.type",
+        "steps[0].retry.max_attempts",
+        "steps[1].needs[1]",
+        "steps[2].tool",
+        "steps[2].needs[0]",
+    }
+
+
 def test_cycles_are_rejected_naming_the_cycle():
     details = errors_of(
         {
