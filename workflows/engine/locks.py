@@ -6,7 +6,10 @@ from contextlib import contextmanager
 from django.db import transaction
 
 from workflows.engine.events import events_buffer_open, events_flush
-from workflows.models import Run
+from workflows.models import Run, StepRun
+
+# The parsed spec is cached per process (spec_for_version): skip decoding it under the lock.
+_NOT_UNDER_LOCK = ("version__spec", "version__source", "result")
 
 
 @contextmanager
@@ -19,10 +22,29 @@ def run_locked(run_id) -> Iterator[Run]:
         run = (
             Run.objects.select_for_update(of=("self",))
             .select_related("version", "workflow")
-            # The parsed spec is cached per process (spec_for_version): skip decoding it again.
-            .defer("version__spec", "version__source", "result")
+            .defer(*_NOT_UNDER_LOCK)
             .get(pk=run_id)
         )
-        events_buffer_open(run)
-        yield run
-        events_flush(run)
+        with _recording(run):
+            yield run
+
+
+@contextmanager
+def step_run_locked(run_id, step_run_id: int) -> Iterator[tuple[Run, StepRun]]:
+    """run_locked, reading one of its step runs in the same statement."""
+    with transaction.atomic():
+        step_run = (
+            StepRun.objects.select_for_update(of=("run",))
+            .select_related("run__version", "run__workflow")
+            .defer(*(f"run__{field}" for field in _NOT_UNDER_LOCK))
+            .get(pk=step_run_id, run_id=run_id)
+        )
+        with _recording(step_run.run):
+            yield step_run.run, step_run
+
+
+@contextmanager
+def _recording(run: Run) -> Iterator[None]:
+    events_buffer_open(run)
+    yield
+    events_flush(run)

@@ -48,12 +48,18 @@ def steps_start(run: Run, spec: WorkflowSpec, candidates) -> None:
     assert connection.in_atomic_block
     graph = spec.graph
     queue = deque(candidates)
-    _step_statuses(run, {*queue, *(need for c in queue for need in graph.needs[c])})
+    _step_statuses(run, {need for candidate in queue for need in graph.needs[candidate]})
     while queue and not run.is_terminal:
         step_id = queue.popleft()
         needs = graph.needs[step_id]
-        statuses = _step_statuses(run, [step_id, *needs])
-        if statuses[step_id] is not None or any(statuses[need] not in FINISHED for need in needs):
+        statuses = _step_statuses(run, needs)
+        # A candidate's own status is never read: candidates are a new run's roots or dependents
+        # of a step that finished in this transaction, and a step starts only in the transaction
+        # that finishes its last need. So it is unstarted unless this transaction started it
+        # (the unique (run, step_id) would refuse a second start anyway).
+        if statuses.get(step_id) is not None or any(
+            statuses[need] not in FINISHED for need in needs
+        ):
             continue
         step = graph.steps[step_id]
         if needs and all(statuses[need] == StepStatus.SKIPPED for need in needs):

@@ -18,7 +18,7 @@ from workflows import expressions, metrics
 from workflows.engine.context import template_context
 from workflows.engine.events import events_append
 from workflows.engine.executors.base import Done, StepContext, StepFailed, Wait, executor_for
-from workflows.engine.locks import run_locked
+from workflows.engine.locks import run_locked, step_run_locked
 from workflows.engine.progress import (
     CLAIM_FIELDS,
     attempt_failed,
@@ -45,8 +45,8 @@ class Claim:
 def step_run_execute(*, run_id, step_run_id: int, worker: str = "", task_id: str = "") -> str:
     """Execute the step run if it is ours to run; return what happened (for logs and tests)."""
     try:
-        with run_locked(run_id) as run:
-            claim = _claim(run, StepRun.objects.get(pk=step_run_id, run=run), worker, task_id)
+        with step_run_locked(run_id, step_run_id) as (run, step_run):
+            claim = _claim(run, step_run, worker, task_id)
             if claim is None:
                 return "skipped"
             if executor_for(claim.step.kind).runs_inline(claim.step):
@@ -67,10 +67,8 @@ def step_run_execute(*, run_id, step_run_id: int, worker: str = "", task_id: str
 
 
 def _record_claimed(run_id, claim: Claim, performed: tuple) -> str:
-    with run_locked(run_id) as run:
-        if not StepRun.objects.filter(
-            pk=claim.step_run.pk, status=StepStatus.RUNNING, claim=claim.token
-        ).exists():
+    with step_run_locked(run_id, claim.step_run.pk) as (run, current):
+        if current.status != StepStatus.RUNNING or current.claim != claim.token:
             return "discarded"  # cancelled, or taken over after our lease ran out
         return _record(run, claim, *performed)
 
