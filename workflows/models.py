@@ -150,9 +150,6 @@ class StepStatus(models.TextChoices):
     CANCELLED = "CANCELLED"
 
 
-STEP_TERMINAL = frozenset(
-    {StepStatus.SUCCEEDED, StepStatus.FAILED, StepStatus.SKIPPED, StepStatus.CANCELLED}
-)
 STEP_ACTIVE = frozenset({StepStatus.PENDING, StepStatus.RUNNING, StepStatus.WAITING})
 
 

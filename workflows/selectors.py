@@ -11,10 +11,6 @@ def workflows_visible_to(user):
     return get_objects_for_user(user, "workflows.view_workflow", klass=Workflow)
 
 
-def workflows_with_permission(user, permission: str):
-    return get_objects_for_user(user, f"workflows.{permission}", klass=Workflow)
-
-
 def runs_visible_to(user):
     if user.is_superuser or user.has_perm("workflows.view_workflow"):
         return Run.objects.all()

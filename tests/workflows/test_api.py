@@ -636,10 +636,7 @@ def test_a_completed_run_is_counted_at_metrics(
     scrape = client.get("/metrics")
     assert scrape.status_code == 200
     text = scrape.content.decode()
-    sample = re.search(r"^chameleon_runs_total\{([^}]*)\} ", text, re.M)
-    assert sample, text
-    assert 'workflow="chain"' in sample.group(1)
-    assert 'status="COMPLETED"' in sample.group(1)
+    # Other tests' runs (and the worker processes') are counted in the same registry.
     assert _runs_total(text, "chain", "COMPLETED") == before + 1
     assert "chameleon_step_seconds_bucket" in text
     assert "django_http_requests_total_by_method_total" in text
