@@ -10,42 +10,51 @@ from workflows.engine.runs import run_start
 pytestmark = pytest.mark.django_db
 
 
-async def _drain_channel(layer, channel) -> list[dict]:
-    messages = []
+async def _receive(layer, channel, first_within: float) -> list[dict]:
+    """Messages on `channel`: wait up to `first_within` s for the first, then 0.5 s for each next
+    (broadcasts leave from a background loop that may still be sending other tests' events)."""
+    messages, timeout = [], first_within
     while True:
         try:
-            messages.append(await asyncio.wait_for(layer.receive(channel), timeout=0.5))
+            messages.append(await asyncio.wait_for(layer.receive(channel), timeout=timeout))
         except TimeoutError:
             return messages
+        timeout = 0.5
 
 
-def _events_of(run, messages: list[dict]) -> list[dict]:
-    return [event for m in messages for event in m["events"] if event["run"] == str(run.pk)]
+def _events_of(run_id: str, messages: list[dict]) -> list[dict]:
+    return [event for m in messages for event in m["events"] if event["run"] == run_id]
 
 
 def test_events_are_broadcast_after_commit_to_the_run_and_runs_groups(
     make_workflow, operator, django_capture_on_commit_callbacks
 ):
-    layer = get_channel_layer()
-    early = async_to_sync(layer.new_channel)()
-    async_to_sync(layer.group_add)(RUNS_GROUP, early)
     workflow = make_workflow("slug: b\nsteps:\n  - id: a\n    tool: noop\n")
-
     with django_capture_on_commit_callbacks() as callbacks:
         run, _ = run_start(workflow=workflow, inputs={}, started_by=operator)
-    # Nothing of this run leaves before commit (the runs group also carries other tests' runs).
-    assert _events_of(run, async_to_sync(_drain_channel)(layer, early)) == []
-    async_to_sync(layer.group_discard)(RUNS_GROUP, early)
-    everything, one_run = (async_to_sync(layer.new_channel)() for _ in range(2))
-    async_to_sync(layer.group_add)(RUNS_GROUP, everything)
-    async_to_sync(layer.group_add)(run_group(str(run.pk)), one_run)
+    run_id = str(run.pk)
 
-    for callback in callbacks:
-        callback()
+    async def listen_then_commit():
+        # One event loop for every receive: channels_redis' receive state belongs to one loop.
+        layer = get_channel_layer()
+        everything, one_run = await layer.new_channel(), await layer.new_channel()
+        await layer.group_add(RUNS_GROUP, everything)
+        await layer.group_add(run_group(run_id), one_run)
+        before_commit = await _receive(layer, everything, first_within=0.5)
+        for callback in callbacks:  # the commit's hooks: the broadcast and the step's dispatch
+            callback()
+        received = {
+            channel: await _receive(layer, channel, first_within=10)
+            for channel in (everything, one_run)
+        }
+        await layer.group_discard(RUNS_GROUP, everything)
+        return before_commit, received
 
-    for channel in (everything, one_run):
-        messages = async_to_sync(_drain_channel)(layer, channel)
-        events = _events_of(run, messages)
+    before_commit, received = async_to_sync(listen_then_commit)()
+
+    assert _events_of(run_id, before_commit) == []  # nothing leaves before commit
+    for messages in received.values():
+        events = _events_of(run_id, messages)
         assert {message["type"] for message in messages} == {"run.events"}
         assert [event["seq"] for event in events] == list(range(1, len(events) + 1))
         assert [event["type"] for event in events][:3] == [
@@ -53,4 +62,3 @@ def test_events_are_broadcast_after_commit_to_the_run_and_runs_groups(
             "run.status",
             "step.queued",
         ]
-    async_to_sync(layer.group_discard)(RUNS_GROUP, everything)
