@@ -5,6 +5,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from workflows.engine.broadcast import broadcast
+from workflows.engine.rows import row_insert, row_update
 from workflows.models import Run, RunEvent
 
 
@@ -34,12 +35,13 @@ def events_flush(run: Run) -> None:
 
     The counters are the event sequence and `progress_done`, which only moves when a step
     completes, an event that is always recorded, so one UPDATE here saves one per step.
+    Call inside `engine.rows.rows_deferred` to batch the writes with the engine's others.
     """
     rows, run.pending_events = run.pending_events, []
     if not rows:
         return
-    RunEvent.objects.bulk_create(rows)
-    Run.objects.filter(pk=run.pk).update(event_seq=run.event_seq, progress_done=run.progress_done)
+    row_insert(*rows)
+    row_update(run, ["event_seq", "progress_done"])
     run_id, messages = str(run.pk), [event_message(row) for row in rows]
     transaction.on_commit(lambda: broadcast(run_id, messages))
 

@@ -19,6 +19,7 @@ from workflows.engine.context import template_context
 from workflows.engine.dispatch import dispatch_on_commit, resume_on_commit, revoke_on_commit
 from workflows.engine.events import events_append
 from workflows.engine.locks import run_locked
+from workflows.engine.rows import row_insert, row_update
 from workflows.engine.transitions import run_transition
 from workflows.models import (
     RUN_TERMINAL,
@@ -94,7 +95,9 @@ def _step_statuses(run: Run, step_ids) -> dict[str, str | None]:
 
 def _run_step_new(run: Run, step_id: str, items=None) -> RunStep:
     run.__dict__.setdefault("step_statuses", {})[step_id] = StepStatus.RUNNING
-    return RunStep.objects.create(run=run, step_id=step_id, status=StepStatus.RUNNING, items=items)
+    run_step = RunStep(run=run, step_id=step_id, status=StepStatus.RUNNING, items=items)
+    row_insert(run_step)
+    return run_step
 
 
 def _evaluate_gates(run, spec, step: StepSpec):
@@ -142,7 +145,7 @@ def step_run_new(run, run_step, step: StepSpec, *, iteration: int, attempt: int 
     """Create the execution of one iteration/attempt and dispatch it when due."""
     now = timezone.now()
     due = delay_s <= 0
-    step_run = StepRun.objects.create(
+    step_run = StepRun(
         run=run,
         run_step=run_step,
         step_id=step.id,
@@ -152,9 +155,10 @@ def step_run_new(run, run_step, step: StepSpec, *, iteration: int, attempt: int 
         due_at=now + timedelta(seconds=max(delay_s, 0)),
         dispatched_at=now if due else None,
     )
+    row_insert(step_run)
     if step.foreach is not None or step.repeat is not None:
         run_step.iterations_started = max(run_step.iterations_started, iteration + 1)
-        run_step.save(update_fields=["iterations_started"])
+        row_update(run_step, ["iterations_started"])
     payload = {"step": step.id, "iteration": iteration, "attempt": attempt}
     if not due:
         payload["due_at"] = step_run.due_at.isoformat()
@@ -207,7 +211,7 @@ def attempt_waiting(run: Run, step_run: StepRun, *, wake_at, output, details: di
     step_run.wake_at = wake_at
     step_run.output = output
     step_run.lease_until = None
-    step_run.save(update_fields=[*CLAIM_FIELDS, "wake_at", "output", "input"])
+    row_update(step_run, [*CLAIM_FIELDS, "wake_at", "output", "input"])
     payload = {**step_ref(step_run), **details}
     if wake_at is not None:
         payload["wake_at"] = wake_at.isoformat()
@@ -220,12 +224,12 @@ def _close(step_run: StepRun, status: str, *, output=None, error: str = "") -> N
     step_run.error = error
     step_run.finished_at = timezone.now()
     step_run.lease_until = None
-    step_run.save(update_fields=[*CLAIM_FIELDS, "output", "error", "finished_at", "input"])
+    row_update(step_run, [*CLAIM_FIELDS, "output", "error", "finished_at", "input"])
 
 
 def _foreach_progress(run, spec, step: StepSpec, run_step: RunStep) -> None:
     run_step.iterations_done += 1
-    run_step.save(update_fields=["iterations_done"])
+    row_update(run_step, ["iterations_done"])
     if run_step.iterations_started < len(run_step.items):
         step_run_new(run, run_step, step, iteration=run_step.iterations_started)
     elif run_step.iterations_done == len(run_step.items):
@@ -268,12 +272,12 @@ def step_finish(
             status, error = StepStatus.FAILED, f"step '{step.id}' set: {exc}"
         else:
             run.state = {**run.state, **updates}
-            run.save(update_fields=["state"])
+            row_update(run, ["state"])
     run_step.status = status
     run_step.output = output
     run_step.error = error
     run_step.finished_at = timezone.now()
-    run_step.save(update_fields=["status", "output", "error", "finished_at"])
+    row_update(run_step, ["status", "output", "error", "finished_at"])
     run.__dict__.setdefault("step_statuses", {})[run_step.step_id] = status
     payload = {"step": step.id, "status": status, **_bounded_output(output)}
     if error:
@@ -317,7 +321,7 @@ def _complete(run: Run, spec: WorkflowSpec) -> None:
             run_abort(run, RunStatus.FAILED, reason=f"outputs: {exc}")
             return
     run.result = result
-    run.save(update_fields=["result"])
+    row_update(run, ["result"])
     run_transition(run, RunStatus.COMPLETED)
     _notify_parent(run)
 
@@ -325,7 +329,7 @@ def _complete(run: Run, spec: WorkflowSpec) -> None:
 def run_abort(run: Run, status: str, *, reason: str) -> None:
     """End the run as FAILED or CANCELLED: stop its steps, its children, tell its parent."""
     run.error = reason
-    run.save(update_fields=["error"])
+    row_update(run, ["error"])
     run_transition(run, status, reason=reason)
     active = list(StepRun.objects.filter(run=run, status__in=STEP_ACTIVE))
     running_tasks = [sr.task_id for sr in active if sr.status == StepStatus.RUNNING and sr.task_id]

@@ -28,6 +28,7 @@ from workflows.engine.progress import (
     run_settle,
     step_ref,
 )
+from workflows.engine.rows import row_update
 from workflows.engine.transitions import run_transition
 from workflows.models import Run, RunStatus, StepRun, StepStatus
 from workflows.spec import StepSpec, WorkflowSpec, spec_for_version
@@ -54,7 +55,7 @@ def step_run_execute(*, run_id, step_run_id: int, worker: str = "", task_id: str
                 # in the claiming transaction, so it costs one transaction and needs no lease
                 # (the claim is saved together with the outcome).
                 return _record(run, claim, *_perform(claim))
-            claim.step_run.save(update_fields=CLAIM_FIELDS)
+            row_update(claim.step_run, CLAIM_FIELDS)
     except (Run.DoesNotExist, StepRun.DoesNotExist):
         return "skipped"  # a late delivery for a run that was deleted
     performed = _perform(claim)
@@ -125,6 +126,8 @@ def _as_json(value, what: str):
 
 def _render_input(claim: Claim) -> dict:
     step, step_run = claim.step, claim.step_run
+    if not step.with_:
+        return {}
     extra = {}
     if step.foreach is not None:
         items = step_run.run_step.items
@@ -158,7 +161,7 @@ def _record(run: Run, claim: Claim, rendered, outcome, error: str) -> str:
         assert isinstance(outcome, Done)
         if outcome.degraded and not run.degraded:
             run.degraded = True
-            run.save(update_fields=["degraded"])
+            row_update(run, ["degraded"])
         attempt_succeeded(run, spec, step_run, outcome.output)
         result = "succeeded"
     run_settle(run, spec)

@@ -3,8 +3,8 @@
 from django.db import IntegrityError, transaction
 
 from config.errors import Conflict, InvalidInput
-from workflows.engine.events import events_append, events_buffer_open, events_flush
-from workflows.engine.locks import run_locked
+from workflows.engine.events import events_append
+from workflows.engine.locks import recording, run_locked
 from workflows.engine.progress import run_abort, run_settle, steps_start
 from workflows.engine.transitions import run_transition
 from workflows.models import Run, RunStatus, StepRun, StepStatus, Workflow
@@ -69,14 +69,13 @@ def run_start(
     created = {"workflow": workflow.slug, "version": version.number}
     if parent_step_run is not None:
         created["parent_run"] = str(parent_step_run.run_id)
-    events_buffer_open(run)
-    events_append(run, [("run.created", created)])
-    run_transition(run, RunStatus.PLANNING)
-    steps_start(run, spec, spec.graph.roots)
-    if not run.is_terminal:
-        run_transition(run, RunStatus.RUNNING)
-        run_settle(run, spec)
-    events_flush(run)
+    with recording(run):
+        events_append(run, [("run.created", created)])
+        run_transition(run, RunStatus.PLANNING)
+        steps_start(run, spec, spec.graph.roots)
+        if not run.is_terminal:
+            run_transition(run, RunStatus.RUNNING)
+            run_settle(run, spec)
     return run, True
 
 

@@ -6,6 +6,7 @@ from django.utils import timezone
 from config.errors import Conflict
 from workflows import metrics
 from workflows.engine.events import events_append
+from workflows.engine.rows import row_update
 from workflows.models import RUN_TERMINAL, RUN_TRANSITIONS, Run, RunStatus
 
 
@@ -33,7 +34,7 @@ def run_transition(run: Run, to: str, *, reason: str = "", **payload) -> None:
         fields.append("finished_at")
         workflow_slug = run.workflow.slug
         transaction.on_commit(lambda: metrics.run_finished(workflow_slug, to))
-    run.save(update_fields=fields)
+    row_update(run, fields)
     event = {"from": source, "to": to, **payload}
     if reason:
         event["reason"] = reason

@@ -1,0 +1,154 @@
+"""Write-behind for the engine's rows: the INSERTs and UPDATEs of a locked transaction reach
+PostgreSQL together, in one round trip, just before the next statement or the commit.
+
+Moving a run on by one step changes a handful of rows (close the execution, finish the step,
+queue the next one, the events, the run's counters). Sent one at a time through the ORM they
+cost more than the step itself: a round trip each, and on a small machine Django building the
+SQL costs as much again. Here each write is the statement the ORM would send, with its values
+taken at the call, so the batch means exactly what the calls meant in their order. New rows take
+their ids from per-process blocks of their sequences, so an INSERT needs no RETURNING.
+
+Any other statement on the connection (a read, a queryset update, a savepoint) first sends what
+is waiting, so everything in the transaction sees the engine's writes. Other databases (SQLite,
+the embedded mode) get each write at once, through the ORM.
+"""
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from django.db import connection
+from django.db.models import Model
+from django.db.models.fields import AutoFieldMixin
+
+ID_BLOCK = 50
+
+
+class _Batch:
+    def __init__(self):
+        self.savepoints = len(connection.savepoint_ids)
+        self.inserts: dict[tuple[type[Model], tuple[str, ...]], list[list]] = {}
+        self.updates: list[tuple[str, list]] = []
+
+    def flush_first(self, execute, sql, params, many, context):
+        self.flush()
+        return execute(sql, params, many, context)
+
+    def flush(self) -> None:
+        statements = [*self._insert_statements(), *self.updates]
+        self.inserts, self.updates = {}, []
+        if statements:
+            with connection.cursor() as cursor:
+                # Several statements in one execute: Django's psycopg cursors bind parameters
+                # client-side and send them with the simple query protocol, which allows it.
+                cursor.execute(
+                    ";\n".join(sql for sql, _ in statements),
+                    [value for _, params in statements for value in params],
+                )
+
+    def _insert_statements(self) -> Iterator[tuple[str, list]]:
+        # Rows of a table go in one multi-row INSERT, before every UPDATE (an UPDATE may touch a
+        # row inserted in this batch). Grouping reorders INSERTs of different tables, which is
+        # safe because Django makes PostgreSQL's foreign keys DEFERRABLE INITIALLY DEFERRED.
+        for (model, columns), rows in self.inserts.items():
+            quoted = ", ".join(connection.ops.quote_name(column) for column in columns)
+            placeholders = "(" + ", ".join(["%s"] * len(columns)) + ")"
+            yield (
+                f"INSERT INTO {connection.ops.quote_name(model._meta.db_table)} ({quoted}) "
+                f"VALUES {', '.join([placeholders] * len(rows))}",
+                [value for row in rows for value in row],
+            )
+
+
+def _batch() -> _Batch | None:
+    """The innermost batch, if writes made here may wait in it: not inside a savepoint opened
+    after it, whose rollback must take the writes with it."""
+    batches = connection.__dict__.get("engine_batches")
+    if batches and batches[-1].savepoints == len(connection.savepoint_ids):
+        return batches[-1]
+    return None
+
+
+@contextmanager
+def rows_deferred() -> Iterator[None]:
+    """Defer row_insert/row_update in this block; call inside the transaction to be batched.
+
+    What is waiting goes out before any other statement and at the end of the block; if the
+    block raises, it is dropped with the transaction that would have held it.
+    """
+    if connection.vendor != "postgresql":
+        yield
+        return
+    batch = _Batch()
+    batches = connection.__dict__.setdefault("engine_batches", [])
+    batches.append(batch)
+    try:
+        with connection.execute_wrapper(batch.flush_first):
+            yield
+            batch.flush()
+    finally:
+        batches.remove(batch)
+
+
+def row_insert(*instances: Model) -> None:
+    """INSERT the instances (like `save(force_insert=True)`), giving each an id when it has none."""
+    batch = _batch()
+    if batch is None:
+        for instance in instances:
+            instance.save(force_insert=True)
+        return
+    for instance in instances:
+        meta = instance._meta
+        if instance.pk is None and isinstance(meta.pk, AutoFieldMixin):
+            instance.pk = _id_next(meta.db_table)
+        fields = meta.local_concrete_fields
+        values = _db_values(instance, fields, adding=True)
+        columns = tuple(field.column for field in fields)
+        batch.inserts.setdefault((type(instance), columns), []).append(values)
+        instance._state.adding = False
+        instance._state.db = connection.alias
+
+
+def row_update(instance: Model, fields: list[str]) -> None:
+    """UPDATE the named fields of the instance's row (like `save(update_fields=fields)`)."""
+    batch = _batch()
+    if batch is None:
+        instance.save(update_fields=fields)
+        return
+    meta, quote = instance._meta, connection.ops.quote_name
+    model_fields = [meta.get_field(name) for name in fields]
+    assignments = ", ".join(f"{quote(field.column)} = %s" for field in model_fields)
+    values = _db_values(instance, model_fields, adding=False)
+    batch.updates.append(
+        (
+            f"UPDATE {quote(meta.db_table)} SET {assignments} WHERE {quote(meta.pk.column)} = %s",
+            [*values, meta.pk.get_db_prep_save(instance.pk, connection)],
+        )
+    )
+
+
+def _db_values(instance: Model, fields, *, adding: bool) -> list:
+    return [
+        field.get_db_prep_save(field.pre_save(instance, adding), connection) for field in fields
+    ]
+
+
+_id_blocks: dict[str, list[int]] = {}
+_id_blocks_pid: list[int] = []
+
+
+def _id_next(table: str) -> int:
+    """The next id of the table's sequence, taken ID_BLOCK at a time by each process (a forked
+    child starts afresh: its parent's ids are the parent's). Ids stay unique, not in order."""
+    if _id_blocks_pid != [os.getpid()]:
+        _id_blocks.clear()
+        _id_blocks_pid[:] = [os.getpid()]
+    block = _id_blocks.setdefault(table, [])
+    if not block:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
+                [table, ID_BLOCK],
+            )
+            block.extend(sorted((row[0] for row in cursor.fetchall()), reverse=True))
+    return block.pop()
