@@ -105,6 +105,9 @@ class Run(models.Model):
     )
     progress_done = models.PositiveIntegerField(default=0)
     progress_total = models.PositiveIntegerField(default=0)
+    steps_busy = models.PositiveIntegerField(
+        default=0, help_text="Step runs PENDING or RUNNING (kept by the engine under the run lock)."
+    )
     cost_usd = models.DecimalField(max_digits=12, decimal_places=6, default=0)
     degraded = models.BooleanField(default=False)
     # NULL, not "", for "no key": the unique constraint below only covers runs that have one.

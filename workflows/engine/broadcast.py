@@ -15,6 +15,7 @@ from channels.layers import get_channel_layer
 
 logger = logging.getLogger(__name__)
 RUNS_GROUP = "runs"
+COALESCE_MAX = 200  # queued broadcasts sent as one message per group
 
 
 def run_group(run_id: str) -> str:
@@ -54,13 +55,22 @@ class _Broadcaster:
 
 async def _forward(queue: asyncio.Queue) -> None:
     while True:
-        layer, run_id, messages = await queue.get()
-        message = {"type": "run.events", "events": messages}
-        try:
-            await layer.group_send(run_group(run_id), message)
-            await layer.group_send(RUNS_GROUP, message)
-        except Exception:
-            logger.exception("broadcasting events of run %s failed", run_id)
+        batches = [await queue.get()]
+        while not queue.empty() and len(batches) < COALESCE_MAX:
+            batches.append(queue.get_nowait())
+        # What piled up while the last sends were out leaves together: one message per run
+        # group and one for `runs`, events still in commit order within each.
+        layer = batches[0][0]
+        by_run: dict[str, list[dict]] = {}
+        for _, run_id, messages in batches:
+            by_run.setdefault(run_id, []).extend(messages)
+        sends = [(run_group(run_id), events) for run_id, events in by_run.items()]
+        sends.append((RUNS_GROUP, [event for events in by_run.values() for event in events]))
+        for group, events in sends:
+            try:
+                await layer.group_send(group, {"type": "run.events", "events": events})
+            except Exception:
+                logger.exception("broadcasting events to %s failed", group)
 
 
 _broadcaster = _Broadcaster()

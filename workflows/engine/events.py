@@ -33,15 +33,16 @@ def events_append(run: Run, events: list[tuple[str, dict]]) -> None:
 def events_flush(run: Run) -> None:
     """Write the buffered events and the run's counters; broadcast the events after commit.
 
-    The counters are the event sequence and `progress_done`, which only moves when a step
-    completes, an event that is always recorded, so one UPDATE here saves one per step.
+    The counters are the event sequence, `progress_done` and `steps_busy`, which only move with
+    an event (a step completes, is queued, finishes an attempt, waits, is cancelled), so one
+    UPDATE here saves one per change.
     Call inside `engine.rows.rows_deferred` to batch the writes with the engine's others.
     """
     rows, run.pending_events = run.pending_events, []
     if not rows:
         return
     row_insert(*rows)
-    row_update(run, ["event_seq", "progress_done"])
+    row_update(run, ["event_seq", "progress_done", "steps_busy"])
     run_id, messages = str(run.pk), [event_message(row) for row in rows]
     transaction.on_commit(lambda: broadcast(run_id, messages))
 

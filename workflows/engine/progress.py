@@ -163,7 +163,7 @@ def step_run_new(run, run_step, step: StepSpec, *, iteration: int, attempt: int 
     if not due:
         payload["due_at"] = step_run.due_at.isoformat()
     events_append(run, [("step.queued", payload)])
-    run.queued_steps = True  # lets run_settle know the run is busy without asking
+    run.steps_busy += 1  # written with the events (events_flush)
     if due:
         dispatch_on_commit(step_run, step.timeout_s)
     return step_run
@@ -172,7 +172,7 @@ def step_run_new(run, run_step, step: StepSpec, *, iteration: int, attempt: int 
 def attempt_succeeded(run: Run, spec: WorkflowSpec, step_run: StepRun, output) -> None:
     """Record a successful execution and move the step (and run) on."""
     step = spec.step(step_run.step_id)
-    _close(step_run, StepStatus.SUCCEEDED, output=output)
+    _close(run, step_run, StepStatus.SUCCEEDED, output=output)
     events_append(run, [("step.succeeded", {**step_ref(step_run), **_bounded_output(output)})])
     if step.foreach is not None:
         _foreach_progress(run, spec, step, RunStep.objects.get(pk=step_run.run_step_id))
@@ -187,7 +187,7 @@ def attempt_succeeded(run: Run, spec: WorkflowSpec, step_run: StepRun, output) -
 def attempt_failed(run: Run, spec: WorkflowSpec, step_run: StepRun, error: str) -> None:
     """Record a failed execution; retry per the step's policy or fail the step."""
     step = spec.step(step_run.step_id)
-    _close(step_run, StepStatus.FAILED, error=error)
+    _close(run, step_run, StepStatus.FAILED, error=error)
     events_append(run, [("step.failed", {**step_ref(step_run), "error": error})])
     retry = step.retry
     run_step = RunStep.objects.get(pk=step_run.run_step_id)
@@ -207,6 +207,7 @@ def attempt_failed(run: Run, spec: WorkflowSpec, step_run: StepRun, error: str) 
 
 
 def attempt_waiting(run: Run, step_run: StepRun, *, wake_at, output, details: dict) -> None:
+    run.steps_busy -= 1
     step_run.status = StepStatus.WAITING
     step_run.wake_at = wake_at
     step_run.output = output
@@ -218,7 +219,9 @@ def attempt_waiting(run: Run, step_run: StepRun, *, wake_at, output, details: di
     events_append(run, [("step.waiting", payload)])
 
 
-def _close(step_run: StepRun, status: str, *, output=None, error: str = "") -> None:
+def _close(run: Run, step_run: StepRun, status: str, *, output=None, error: str = "") -> None:
+    if step_run.status != StepStatus.WAITING:  # a waiting step run was counted off already
+        run.steps_busy -= 1
     step_run.status = status
     step_run.output = output
     step_run.error = error
@@ -298,12 +301,7 @@ def run_settle(run: Run, spec: WorkflowSpec) -> None:
     if run.progress_done >= run.progress_total:
         _complete(run, spec)
         return
-    busy = (
-        getattr(run, "queued_steps", False)
-        or StepRun.objects.filter(
-            run=run, status__in=(StepStatus.PENDING, StepStatus.RUNNING)
-        ).exists()
-    )
+    busy = run.steps_busy > 0
     if run.status == RunStatus.RUNNING and not busy:
         run_transition(run, RunStatus.WAITING)
     elif run.status == RunStatus.WAITING and busy:
@@ -337,6 +335,7 @@ def run_abort(run: Run, status: str, *, reason: str) -> None:
     StepRun.objects.filter(pk__in=[sr.pk for sr in active]).update(
         status=StepStatus.CANCELLED, finished_at=now, lease_until=None
     )
+    run.steps_busy = 0
     RunStep.objects.filter(run=run, status=StepStatus.RUNNING).update(
         status=StepStatus.CANCELLED, finished_at=now
     )

@@ -17,6 +17,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import psycopg
 from django.db import connection
 from django.db.models import Model
 from django.db.models.fields import AutoFieldMixin
@@ -31,20 +32,31 @@ class _Batch:
         self.updates: list[tuple[str, list]] = []
 
     def flush_first(self, execute, sql, params, many, context):
-        self.flush()
+        """Run before every statement on the connection: send what waits, with the statement
+        itself when it can ride in the same round trip."""
+        statements = self._take()
+        cursor = context["cursor"]
+        if statements and not many and params is not None and _batchable(cursor):
+            statements.append((sql, params))
+            result = execute(*_joined(statements), many, context)
+            while cursor.nextset():  # the caller reads its own statement's result: the last
+                pass
+            return result
+        if statements:
+            with connection.cursor() as batch_cursor:
+                batch_cursor.execute(*_joined(statements))
         return execute(sql, params, many, context)
 
     def flush(self) -> None:
-        statements = [*self._insert_statements(), *self.updates]
-        self.inserts, self.updates = {}, []
+        statements = self._take()
         if statements:
             with connection.cursor() as cursor:
-                # Several statements in one execute: Django's psycopg cursors bind parameters
-                # client-side and send them with the simple query protocol, which allows it.
-                cursor.execute(
-                    ";\n".join(sql for sql, _ in statements),
-                    [value for _, params in statements for value in params],
-                )
+                cursor.execute(*_joined(statements))
+
+    def _take(self) -> list[tuple[str, list]]:
+        statements = [*self._insert_statements(), *self.updates]
+        self.inserts, self.updates = {}, []
+        return statements
 
     def _insert_statements(self) -> Iterator[tuple[str, list]]:
         # Rows of a table go in one multi-row INSERT, before every UPDATE (an UPDATE may touch a
@@ -58,6 +70,20 @@ class _Batch:
                 f"VALUES {', '.join([placeholders] * len(rows))}",
                 [value for row in rows for value in row],
             )
+
+
+def _joined(statements: list[tuple[str, list]]) -> tuple[str, list]:
+    # Several statements in one execute: Django's psycopg cursors bind parameters client-side
+    # and send the query with the simple query protocol, which allows it.
+    return (
+        ";\n".join(sql for sql, _ in statements),
+        [value for _, params in statements for value in params],
+    )
+
+
+def _batchable(cursor) -> bool:
+    """A client-side cursor (not a server-side one, as QuerySet.iterator() uses)."""
+    return isinstance(cursor.cursor, psycopg.ClientCursor)
 
 
 def _batch() -> _Batch | None:
