@@ -1,10 +1,12 @@
 import asyncio
+import random
+import uuid
 
 import pytest
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
-from workflows.engine.broadcast import RUNS_GROUP, run_group
+from workflows.engine.broadcast import RUNS_GROUP, broadcast, run_group
 from workflows.engine.runs import run_start
 
 pytestmark = pytest.mark.django_db
@@ -62,3 +64,45 @@ def test_events_are_broadcast_after_commit_to_the_run_and_runs_groups(
             "run.status",
             "step.queued",
         ]
+
+
+def test_quick_successive_broadcasts_arrive_once_each_and_in_order_per_run_and_group():
+    # given: 50 batches of 1-3 events for two runs, interleaved, numbered in order per run
+    run_ids = [str(uuid.uuid4()), str(uuid.uuid4())]
+    sent: dict[str, list[dict]] = {run_id: [] for run_id in run_ids}
+    batches = []
+    rng = random.Random(50)
+    for _ in range(50):
+        run_id = rng.choice(run_ids)
+        events = [
+            {"run": run_id, "seq": len(sent[run_id]) + n, "type": "test"}
+            for n in range(1, rng.randint(1, 3) + 1)
+        ]
+        sent[run_id] += events
+        batches.append((run_id, events))
+
+    async def listen_while_broadcasting():
+        layer = get_channel_layer()
+        everything = await layer.new_channel()
+        per_run = {run_id: await layer.new_channel() for run_id in run_ids}
+        await layer.group_add(RUNS_GROUP, everything)
+        for run_id, channel in per_run.items():
+            await layer.group_add(run_group(run_id), channel)
+        # when
+        for run_id, events in batches:
+            broadcast(run_id, events)
+        received = {
+            channel: await _receive(layer, channel, first_within=10)
+            for channel in (everything, *per_run.values())
+        }
+        await layer.group_discard(RUNS_GROUP, everything)
+        for run_id, channel in per_run.items():
+            await layer.group_discard(run_group(run_id), channel)
+        return received[everything], {run_id: received[per_run[run_id]] for run_id in run_ids}
+
+    everything, per_run = async_to_sync(listen_while_broadcasting)()
+
+    # then
+    for run_id in run_ids:
+        assert _events_of(run_id, everything) == sent[run_id]
+        assert [event for m in per_run[run_id] for event in m["events"]] == sent[run_id]

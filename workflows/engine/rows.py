@@ -18,11 +18,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import psycopg
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.db.models import Model
 from django.db.models.fields import AutoFieldMixin
 
-ID_BLOCK = 50
+ID_BLOCK = 100
 
 
 class _Batch:
@@ -36,7 +36,7 @@ class _Batch:
         itself when it can ride in the same round trip."""
         statements = self._take()
         cursor = context["cursor"]
-        if statements and not many and params is not None and _batchable(cursor):
+        if statements and not many and isinstance(params, list | tuple) and _batchable(cursor):
             statements.append((sql, params))
             result = execute(*_joined(statements), many, context)
             while cursor.nextset():  # the caller reads its own statement's result: the last
@@ -154,9 +154,8 @@ def row_update(instance: Model, fields: list[str]) -> None:
 
 
 def _db_values(instance: Model, fields, *, adding: bool) -> list:
-    return [
-        field.get_db_prep_save(field.pre_save(instance, adding), connection) for field in fields
-    ]
+    db = connections[DEFAULT_DB_ALIAS]  # `connection` is a proxy, costly when asked per field
+    return [field.get_db_prep_save(field.pre_save(instance, adding), db) for field in fields]
 
 
 _id_blocks: dict[str, list[int]] = {}
@@ -171,10 +170,11 @@ def _id_next(table: str) -> int:
         _id_blocks_pid[:] = [os.getpid()]
     block = _id_blocks.setdefault(table, [])
     if not block:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
-                [table, ID_BLOCK],
-            )
-            block.extend(sorted((row[0] for row in cursor.fetchall()), reverse=True))
+        # Straight to psycopg: through Django's cursor the waiting batch would be sent first.
+        connection.ensure_connection()
+        rows = connection.connection.execute(
+            "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
+            [table, ID_BLOCK],
+        ).fetchall()
+        block.extend(sorted((row[0] for row in rows), reverse=True))
     return block.pop()
