@@ -549,11 +549,11 @@ def test_a_soft_time_limit_while_waiting_to_record_does_not_lose_the_result(
     run = start(workflow, operator)
     real_lock, entries = runner.step_run_locked, []
 
-    def lock_that_times_out_once_when_recording(run_id, step_run_id):
+    def lock_that_times_out_once_when_recording(run_id, step_run_id, **kwargs):
         entries.append(run_id)
         if len(entries) == 2:  # the first lock claims; the second would record
             raise SoftTimeLimitExceeded()
-        return real_lock(run_id, step_run_id)
+        return real_lock(run_id, step_run_id, **kwargs)
 
     monkeypatch.setattr(runner, "step_run_locked", lock_that_times_out_once_when_recording)
     outcome = runner.step_run_execute(run_id=run.pk, step_run_id=StepRun.objects.get(run=run).pk)

@@ -1,24 +1,48 @@
-"""Row locks, in one place. Order: a run before its steps; a parent run before its children."""
+"""Row locks, in one place. Order: a step run before its run; a parent run before its children.
+
+A run's row lock serializes what moves the run on: its status, its counters, the numbering of
+its events, starting a join, `set`. A delivery of a step locks only its step run at first and
+does the step's own work; it takes the run's lock when something needs the run as it is now,
+at the latest with the one statement that writes its events and counters (`run_sync`). So the
+steps of one run overlap all but that statement and the commit.
+
+What the delivery read of the run before locking it may have aged: `run_lock` and `run_sync`
+bring it up to date, adding this transaction's own counter changes to the current counts. If
+the run's status changed meanwhile (it was cancelled, it failed), decisions made on the old read
+are void, and they raise RunMovedOn: the caller rolls back and does it again with the run locked
+from the start.
+"""
 
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
 
 from django.db import connection, transaction
+from django.db.models import F
 
-from workflows.engine.events import events_buffer_open, events_flush
+from workflows.engine.broadcast import broadcast
+from workflows.engine.events import event_message, events_buffer_open
 from workflows.engine.rows import rows_deferred
-from workflows.models import Run, StepRun, Workflow, WorkflowVersion
+from workflows.models import Run, RunEvent, StepRun, Workflow, WorkflowVersion
 
 # The parsed spec is cached per process (spec_for_version): skip decoding it under the lock.
 _NOT_UNDER_LOCK = ("version__spec", "version__source", "result")
+# Counts the engine changes by deltas: a transaction adds its changes to the current count.
+COUNTERS = ("progress_done", "steps_busy")
+# What run_lock and run_sync read back: what other transactions may have changed.
+_CURRENT = ("status", "state", "event_seq", *COUNTERS)
+
+
+class RunMovedOn(Exception):
+    """The run's status changed after this transaction read it; roll back and retry locked."""
 
 
 @contextmanager
 def run_locked(run_id) -> Iterator[Run]:
-    """Hold the run's row lock for a transaction; the events it records are written at the end.
+    """Hold the run's row lock for a transaction; what it records is written at the end.
 
-    Every change to a run, its steps and its executions happens inside this block.
+    Every change to a run, its steps and its executions happens inside this block or
+    step_run_locked.
     """
     with transaction.atomic():
         run = (
@@ -27,13 +51,17 @@ def run_locked(run_id) -> Iterator[Run]:
             .defer(*_NOT_UNDER_LOCK)
             .get(pk=run_id)
         )
+        run_held(run)
         with recording(run):
             yield run
 
 
 @contextmanager
-def step_run_locked(run_id, step_run_id: int) -> Iterator[tuple[Run, StepRun]]:
-    """run_locked, reading one of its step runs in the same statement.
+def step_run_locked(
+    run_id, step_run_id: int, *, lock_run: bool = False
+) -> Iterator[tuple[Run, StepRun]]:
+    """Lock a step run and read it with its run, which is locked later (run_lock, run_sync), or
+    at once with `lock_run`.
 
     The hottest read of the engine (every delivery of a step starts with it), so it is one
     hand-written statement rather than the ORM's (whose SQL costs more to build than to run).
@@ -50,8 +78,17 @@ def step_run_locked(run_id, step_run_id: int) -> Iterator[tuple[Run, StepRun]]:
         )
         run.workflow = Workflow.from_db(connection.alias, ["id", "slug"], [run.workflow_id, slug])
         step_run.run = run
+        run.__dict__["as_read"] = {field: getattr(run, field) for field in _CURRENT}
+        if lock_run:
+            run_lock(run)
         with recording(run):
             yield run, step_run
+
+
+def run_held(run: Run) -> None:
+    """Note that this transaction holds the run's lock (it locked the row, or created it)."""
+    run.__dict__["as_read"] = {field: getattr(run, field) for field in _CURRENT}
+    run.__dict__["held"] = True
 
 
 @contextmanager
@@ -60,7 +97,109 @@ def recording(run: Run) -> Iterator[None]:
     with rows_deferred():
         events_buffer_open(run)
         yield
-        events_flush(run)
+        run_sync(run)
+
+
+def run_lock(run: Run) -> None:
+    """Hold the run's row lock from here to the commit, with the run brought up to date."""
+    if run.__dict__.get("held"):
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(_run_lock_sql(), [run.pk])
+        current = _converted(_CURRENT, cursor.fetchone())
+    _adopt(run, current, written={})
+
+
+def run_sync(run: Run) -> None:
+    """Write the run's buffered events and counter changes, in one statement that also takes the
+    run's row lock if this transaction does not hold it yet; bring the run up to date.
+
+    Events are numbered here, under the lock, so `seq` is dense and in commit order: a reader
+    polling `after=seq` never skips one. They are broadcast after commit.
+    """
+    events, run.pending_events = run.pending_events, []
+    as_read = run.__dict__["as_read"]
+    deltas = {field: getattr(run, field) - as_read[field] for field in COUNTERS}
+    if not events and not any(deltas.values()):
+        return
+    current = _run_write(run, events, deltas)
+    _adopt(run, current, written=deltas)
+    first = run.event_seq - len(events) + 1
+    run_id = str(run.pk)
+    messages = [event_message(run_id, seq, *event) for seq, event in enumerate(events, start=first)]
+    if messages:
+        transaction.on_commit(lambda: broadcast(run_id, messages))
+
+
+def _adopt(run: Run, current: dict, *, written: dict) -> None:
+    """Take the run's current values; keep this transaction's unwritten counter changes."""
+    as_read = run.__dict__["as_read"]
+    if not run.__dict__.get("held") and current["status"] != as_read["status"]:
+        raise RunMovedOn(f"run {run.pk} went from {as_read['status']} to {current['status']}")
+    for field in COUNTERS:
+        unwritten = getattr(run, field) - as_read[field] - written.get(field, 0)
+        setattr(run, field, current[field] + unwritten)
+    run.status, run.state, run.event_seq = current["status"], current["state"], current["event_seq"]
+    run.__dict__["as_read"] = current
+    run.__dict__["held"] = True
+
+
+def _run_write(run: Run, events: list, deltas: dict) -> dict:
+    """UPDATE the run's counters and INSERT its events numbered from the new event_seq."""
+    if connection.vendor != "postgresql":  # the embedded SQLite: no writes in a WITH
+        Run.objects.filter(pk=run.pk).update(
+            event_seq=F("event_seq") + len(events),
+            **{field: F(field) + delta for field, delta in deltas.items()},
+        )
+        current = Run.objects.values(*_CURRENT).get(pk=run.pk)
+        first = current["event_seq"] - len(events) + 1
+        RunEvent.objects.bulk_create(
+            RunEvent(run_id=run.pk, seq=seq, type=kind, payload=payload, at=at)
+            for seq, (kind, payload, at) in enumerate(events, start=first)
+        )
+        return current
+    json = RunEvent._meta.get_field("payload")
+    params = [len(events), deltas["progress_done"], deltas["steps_busy"], run.pk, len(events)]
+    for number, (kind, payload, at) in enumerate(events, start=1):
+        params += [number, kind, json.get_db_prep_save(payload, connection), at]
+    with connection.cursor() as cursor:
+        cursor.execute(_run_write_sql(len(events)), params)
+        return _converted(_CURRENT, cursor.fetchone())
+
+
+@cache
+def _run_write_sql(event_count: int) -> str:
+    runs, events = _table(Run), _table(RunEvent)
+    returning = ", ".join(_CURRENT)
+    moved = (
+        f"UPDATE {runs} SET event_seq = event_seq + %s, progress_done = progress_done + %s,"
+        f" steps_busy = steps_busy + %s WHERE id = %s RETURNING id, {returning}"
+    )
+    if not event_count:
+        return f"WITH moved AS ({moved}) SELECT {returning} FROM moved"
+    rows = ", ".join(["(%s, %s::varchar, %s::jsonb, %s::timestamptz)"] * event_count)
+    return (
+        f"WITH moved AS ({moved}), written AS ("
+        f"INSERT INTO {events} (run_id, seq, type, payload, at)"
+        f" SELECT moved.id, moved.event_seq - %s + new.n, new.type, new.payload, new.at"
+        f" FROM moved, (VALUES {rows}) AS new (n, type, payload, at))"
+        f" SELECT {returning} FROM moved"
+    )
+
+
+@cache
+def _run_lock_sql() -> str:
+    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    return f"SELECT {', '.join(_CURRENT)} FROM {_table(Run)} WHERE id = %s{lock}"
+
+
+def _converted(names, row) -> dict:
+    fields = [Run._meta.get_field(name) for name in names]
+    return dict(zip(names, _instance_values(fields, row), strict=True))
+
+
+def _table(model) -> str:
+    return connection.ops.quote_name(model._meta.db_table)
 
 
 def _step_run_fields():
@@ -74,15 +213,15 @@ def _run_fields():
 @cache
 def _step_run_locked_sql() -> str:
     quote = connection.ops.quote_name
-    step_runs, runs = quote(StepRun._meta.db_table), quote(Run._meta.db_table)
+    step_runs, runs = _table(StepRun), _table(Run)
     columns = [f"{step_runs}.{quote(field.column)}" for field in _step_run_fields()]
     columns += [f"{runs}.{quote(field.column)}" for field in _run_fields()]
-    lock = f" FOR UPDATE OF {runs}" if connection.features.has_select_for_update_of else ""
+    lock = f" FOR UPDATE OF {step_runs}" if connection.features.has_select_for_update_of else ""
     return (
         f"SELECT {', '.join(columns)}, v.checksum, w.slug FROM {step_runs}"
         f" JOIN {runs} ON {runs}.id = {step_runs}.run_id"
-        f" JOIN {quote(WorkflowVersion._meta.db_table)} v ON v.id = {runs}.version_id"
-        f" JOIN {quote(Workflow._meta.db_table)} w ON w.id = {runs}.workflow_id"
+        f" JOIN {_table(WorkflowVersion)} v ON v.id = {runs}.version_id"
+        f" JOIN {_table(Workflow)} w ON w.id = {runs}.workflow_id"
         f" WHERE {step_runs}.id = %s AND {step_runs}.run_id = %s{lock}"
     )
 
@@ -96,13 +235,19 @@ def _step_run_and_run(row) -> tuple[StepRun, Run, str, str]:
 
 
 def _instance(model, fields, values):
-    """What the ORM would build from these columns: Django's converters, then from_db."""
+    """What the ORM would build from these columns."""
+    converted = _instance_values(fields, values)
+    return model.from_db(connection.alias, [field.attname for field in fields], converted)
+
+
+def _instance_values(fields, values) -> list:
+    """The columns' values as the ORM would give them: Django's converters applied."""
     converted = []
     for field, value in zip(fields, values, strict=True):
         for converter, column in _converters(field):
             value = converter(value, column, connection)
         converted.append(value)
-    return model.from_db(connection.alias, [field.attname for field in fields], converted)
+    return converted
 
 
 @cache

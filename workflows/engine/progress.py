@@ -1,8 +1,10 @@
 """Advance a run: start the steps whose needs are met, record results, finish the run.
 
-Every function here expects to run inside `engine.locks.run_locked` (a transaction holding the
-run's row lock). That lock serializes all writers of a run's steps, so "is this step
-started yet?" has one answer, and the unique (run, step_id) of RunStep backs it up.
+Every function here runs inside `engine.locks.run_locked` or `step_run_locked`, and takes the
+run's row lock (`run_lock`) before it reads what other transactions of the run may be changing:
+the statuses of a join's needs, a foreach's progress, the run's state and counters. That lock
+serializes them, so "is this step started yet?" has one answer, and the unique (run, step_id)
+of RunStep backs it up. Counters change by deltas, added to the current counts when written.
 """
 
 import json
@@ -18,7 +20,7 @@ from workflows import expressions
 from workflows.engine.context import template_context
 from workflows.engine.dispatch import dispatch_on_commit, resume_on_commit, revoke_on_commit
 from workflows.engine.events import events_append
-from workflows.engine.locks import run_locked
+from workflows.engine.locks import run_lock, run_locked, run_sync
 from workflows.engine.rows import row_insert, row_update
 from workflows.engine.transitions import run_transition
 from workflows.models import (
@@ -86,6 +88,7 @@ def _step_statuses(run: Run, step_ids) -> dict[str, str | None]:
     cache = run.__dict__.setdefault("step_statuses", {})
     missing = [step_id for step_id in step_ids if step_id not in cache]
     if missing:
+        run_lock(run)  # a join: its other needs may be finishing in other transactions
         found = dict(
             RunStep.objects.filter(run=run, step_id__in=missing).values_list("step_id", "status")
         )
@@ -163,7 +166,7 @@ def step_run_new(run, run_step, step: StepSpec, *, iteration: int, attempt: int 
     if not due:
         payload["due_at"] = step_run.due_at.isoformat()
     events_append(run, [("step.queued", payload)])
-    run.steps_busy += 1  # written with the events (events_flush)
+    run.steps_busy += 1
     if due:
         dispatch_on_commit(step_run, step.timeout_s)
     return step_run
@@ -175,6 +178,7 @@ def attempt_succeeded(run: Run, spec: WorkflowSpec, step_run: StepRun, output) -
     _close(run, step_run, StepStatus.SUCCEEDED, output=output)
     events_append(run, [("step.succeeded", {**step_ref(step_run), **_bounded_output(output)})])
     if step.foreach is not None:
+        run_lock(run)  # its iterations finish in parallel
         _foreach_progress(run, spec, step, RunStep.objects.get(pk=step_run.run_step_id))
     elif step.repeat is not None:
         run_step = RunStep.objects.get(pk=step_run.run_step_id)
@@ -186,6 +190,7 @@ def attempt_succeeded(run: Run, spec: WorkflowSpec, step_run: StepRun, output) -
 
 def attempt_failed(run: Run, spec: WorkflowSpec, step_run: StepRun, error: str) -> None:
     """Record a failed execution; retry per the step's policy or fail the step."""
+    run_lock(run)
     step = spec.step(step_run.step_id)
     _close(run, step_run, StepStatus.FAILED, error=error)
     events_append(run, [("step.failed", {**step_ref(step_run), "error": error})])
@@ -217,6 +222,16 @@ def attempt_waiting(run: Run, step_run: StepRun, *, wake_at, output, details: di
     if wake_at is not None:
         payload["wake_at"] = wake_at.isoformat()
     events_append(run, [("step.waiting", payload)])
+
+
+def step_run_cancel_orphan(run: Run, step_run: StepRun) -> None:
+    """Cancel an active step run of an ended run: one that run_abort skipped because a delivery
+    held it. (run_abort has already set the run's steps_busy to 0.)"""
+    step_run.status = StepStatus.CANCELLED
+    step_run.finished_at = timezone.now()
+    step_run.lease_until = None
+    row_update(step_run, ["status", "finished_at", "lease_until"])
+    events_append(run, [("step.cancelled", step_ref(step_run))])
 
 
 def _close(run: Run, step_run: StepRun, status: str, *, output=None, error: str = "") -> None:
@@ -268,6 +283,7 @@ def step_finish(
     (unless the caller, steps_start, goes on to the dependents itself)."""
     step = spec.step(run_step.step_id)
     if status == StepStatus.SUCCEEDED and step.set:
+        run_lock(run)  # read-modify-write of the run's state
         try:
             context = template_context(run, spec, step, output=output)
             updates = expressions.render(step.set, context)
@@ -289,13 +305,14 @@ def step_finish(
     if status == StepStatus.FAILED:
         run_abort(run, RunStatus.FAILED, reason=error)
         return
-    run.progress_done += 1  # written with the events (events_flush)
+    run.progress_done += 1
     if start_dependents:
         steps_start(run, spec, spec.graph.dependents[step.id])
 
 
 def run_settle(run: Run, spec: WorkflowSpec) -> None:
     """Complete the run when every step is done; otherwise keep RUNNING/WAITING truthful."""
+    run_sync(run)  # the current counts, under the run's lock
     if run.is_terminal:
         return
     if run.progress_done >= run.progress_total:
@@ -325,11 +342,20 @@ def _complete(run: Run, spec: WorkflowSpec) -> None:
 
 
 def run_abort(run: Run, status: str, *, reason: str) -> None:
-    """End the run as FAILED or CANCELLED: stop its steps, its children, tell its parent."""
+    """End the run as FAILED or CANCELLED: stop its steps, its children, tell its parent.
+
+    Step runs that a delivery holds are skipped, not waited for (that delivery may be waiting
+    for this run's lock): it finds the run ended and cancels its step run itself.
+    """
+    run_lock(run)
     run.error = reason
     row_update(run, ["error"])
     run_transition(run, status, reason=reason)
-    active = list(StepRun.objects.filter(run=run, status__in=STEP_ACTIVE))
+    active = list(
+        StepRun.objects.select_for_update(skip_locked=True, of=("self",)).filter(
+            run=run, status__in=STEP_ACTIVE
+        )
+    )
     running_tasks = [sr.task_id for sr in active if sr.status == StepStatus.RUNNING and sr.task_id]
     now = timezone.now()
     StepRun.objects.filter(pk__in=[sr.pk for sr in active]).update(

@@ -18,7 +18,7 @@ from workflows import expressions, metrics
 from workflows.engine.context import template_context
 from workflows.engine.events import events_append
 from workflows.engine.executors.base import Done, StepContext, StepFailed, Wait, executor_for
-from workflows.engine.locks import run_locked, step_run_locked
+from workflows.engine.locks import RunMovedOn, run_locked, step_run_locked
 from workflows.engine.progress import (
     CLAIM_FIELDS,
     attempt_failed,
@@ -27,6 +27,7 @@ from workflows.engine.progress import (
     lease_for,
     run_settle,
     step_ref,
+    step_run_cancel_orphan,
 )
 from workflows.engine.rows import row_update
 from workflows.engine.transitions import run_transition
@@ -46,31 +47,51 @@ class Claim:
 def step_run_execute(*, run_id, step_run_id: int, worker: str = "", task_id: str = "") -> str:
     """Execute the step run if it is ours to run; return what happened (for logs and tests)."""
     try:
-        with step_run_locked(run_id, step_run_id) as (run, step_run):
-            claim = _claim(run, step_run, worker, task_id)
-            if claim is None:
-                return "skipped"
-            if executor_for(claim.step.kind).runs_inline(claim.step):
-                # Like Temporal's local activities: quick work without outside effects runs
-                # in the claiming transaction, so it costs one transaction and needs no lease
-                # (the claim is saved together with the outcome).
-                return _record(run, claim, *_perform(claim))
-            row_update(claim.step_run, CLAIM_FIELDS)
+        claim = _retrying(_claim_phase, run_id, step_run_id, worker, task_id)
     except (Run.DoesNotExist, StepRun.DoesNotExist):
         return "skipped"  # a late delivery for a run that was deleted
+    if isinstance(claim, str):
+        return claim  # done in the claiming transaction
     performed = _perform(claim)
     try:
-        return _record_claimed(run_id, claim, performed)
+        return _retrying(_record_claimed, run_id, claim, performed)
     except SoftTimeLimitExceeded:
         # The work was done but the step's time ran out while waiting for the run's lock: record
         # it anyway rather than lose it (the soft limit fires once; the hard one 10 s later).
-        return _record_claimed(run_id, claim, performed)
+        return _retrying(_record_claimed, run_id, claim, performed)
 
 
-def _record_claimed(run_id, claim: Claim, performed: tuple) -> str:
-    with step_run_locked(run_id, claim.step_run.pk) as (run, current):
+def _retrying(phase, *args):
+    """Run a phase with the run read but not locked; if the run moved on meanwhile (locks.py),
+    run it again with the run locked from the start."""
+    try:
+        return phase(*args, lock_run=False)
+    except RunMovedOn:
+        return phase(*args, lock_run=True)
+
+
+def _claim_phase(run_id, step_run_id: int, worker: str, task_id: str, *, lock_run: bool):
+    """Claim the step run: return the Claim to perform, or what happened if that was all."""
+    with step_run_locked(run_id, step_run_id, lock_run=lock_run) as (run, step_run):
+        claim = _claim(run, step_run, worker, task_id)
+        if claim is None:
+            return "skipped"
+        if executor_for(claim.step.kind).runs_inline(claim.step):
+            # Like Temporal's local activities: quick work without outside effects runs
+            # in the claiming transaction, so it costs one transaction and needs no lease
+            # (the claim is saved together with the outcome).
+            return _record(run, claim, *_perform(claim))
+        row_update(claim.step_run, CLAIM_FIELDS)
+        return claim
+
+
+def _record_claimed(run_id, claim: Claim, performed: tuple, *, lock_run: bool) -> str:
+    with step_run_locked(run_id, claim.step_run.pk, lock_run=lock_run) as (run, current):
         if current.status != StepStatus.RUNNING or current.claim != claim.token:
             return "discarded"  # cancelled, or taken over after our lease ran out
+        if run.is_terminal:
+            step_run_cancel_orphan(run, current)
+            return "discarded"
         return _record(run, claim, *performed)
 
 
@@ -79,6 +100,9 @@ def _claim(run: Run, step_run: StepRun, worker: str, task_id: str) -> Claim | No
     now = timezone.now()
     takeover = step_run.status == StepStatus.RUNNING and step_run.lease_until < now
     runnable = step_run.status == StepStatus.PENDING and step_run.due_at <= now
+    if run.is_terminal and step_run.status in (StepStatus.PENDING, StepStatus.RUNNING):
+        step_run_cancel_orphan(run, step_run)
+        return None
     if run.status != RunStatus.RUNNING or not (runnable or takeover):
         return None
     spec = spec_for_version(run.version)

@@ -4,7 +4,7 @@ from django.db import IntegrityError, transaction
 
 from config.errors import Conflict, InvalidInput
 from workflows.engine.events import events_append
-from workflows.engine.locks import recording, run_locked
+from workflows.engine.locks import recording, run_held, run_locked
 from workflows.engine.progress import run_abort, run_settle, steps_start
 from workflows.engine.transitions import run_transition
 from workflows.models import Run, RunStatus, StepRun, StepStatus, Workflow
@@ -69,6 +69,7 @@ def run_start(
     created = {"workflow": workflow.slug, "version": version.number}
     if parent_step_run is not None:
         created["parent_run"] = str(parent_step_run.run_id)
+    run_held(run)
     with recording(run):
         events_append(run, [("run.created", created)])
         run_transition(run, RunStatus.PLANNING)

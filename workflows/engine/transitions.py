@@ -1,11 +1,12 @@
 """The run state machine: every status change goes through `run_transition`."""
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from config.errors import Conflict
 from workflows import metrics
 from workflows.engine.events import events_append
+from workflows.engine.locks import run_lock
 from workflows.engine.rows import row_update
 from workflows.models import RUN_TERMINAL, RUN_TRANSITIONS, Run, RunStatus
 
@@ -13,9 +14,9 @@ from workflows.models import RUN_TERMINAL, RUN_TRANSITIONS, Run, RunStatus
 def run_transition(run: Run, to: str, *, reason: str = "", **payload) -> None:
     """Move `run` to status `to` and record it, or raise Conflict and write nothing.
 
-    Call inside a transaction while holding the run's row lock (engine.locks.run_locked).
+    Call inside engine.locks.run_locked or step_run_locked; it takes the run's row lock.
     """
-    assert connection.in_atomic_block
+    run_lock(run)
     source = run.status
     if to not in RUN_TRANSITIONS[source]:
         raise Conflict(
