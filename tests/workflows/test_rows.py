@@ -1,6 +1,7 @@
 """Write-behind of the engine's rows (engine.rows) and the run's `steps_busy` counter."""
 
 import re
+import threading
 import uuid
 
 import pytest
@@ -296,3 +297,48 @@ steps:
     run.refresh_from_db()
     assert run.status == RunStatus.COMPLETED
     assert run.steps_busy == _busy(run) == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_each_thread_defers_into_its_own_batch(run):
+    # given: thread A opens its batch first, thread B opens one after it (the newest)
+    a_opened, b_opened, a_wrote = threading.Event(), threading.Event(), threading.Event()
+    errors = []
+
+    def thread_a():
+        try:
+            with transaction.atomic(), rows_deferred():
+                a_opened.set()
+                b_opened.wait(10)
+                run.error = "written by A, then rolled back"
+                row_update(run, ["error"])
+                a_wrote.set()
+                raise Boom()
+        except Boom:
+            pass
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    def thread_b():
+        try:
+            a_opened.wait(10)
+            with transaction.atomic(), rows_deferred():
+                b_opened.set()
+                a_wrote.wait(10)
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    # when: A writes while B's batch is open, then A rolls back and B commits
+    threads = [threading.Thread(target=thread_a), threading.Thread(target=thread_b)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(15)
+
+    # then: A's write went out with A's transaction only
+    assert errors == []
+    assert Run.objects.get(pk=run.pk).error == ""

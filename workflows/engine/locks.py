@@ -22,7 +22,7 @@ from django.db.models import F
 
 from workflows.engine.broadcast import broadcast
 from workflows.engine.events import event_message, events_buffer_open
-from workflows.engine.rows import rows_deferred
+from workflows.engine.rows import COPY_FROM_ROWS, row_insert, rows_deferred
 from workflows.models import Run, RunEvent, StepRun, Workflow, WorkflowVersion
 
 # The parsed spec is cached per process (spec_for_version): skip decoding it under the lock.
@@ -145,26 +145,41 @@ def _adopt(run: Run, current: dict, *, written: dict) -> None:
 
 
 def _run_write(run: Run, events: list, deltas: dict) -> dict:
-    """UPDATE the run's counters and INSERT its events numbered from the new event_seq."""
-    if connection.vendor != "postgresql":  # the embedded SQLite: no writes in a WITH
-        Run.objects.filter(pk=run.pk).update(
+    """UPDATE the run's counters and INSERT its events numbered from the new event_seq: in one
+    statement on PostgreSQL, unless the events are so many that copying them in is cheaper."""
+    # Not holding the lock yet, write only if the run's status is still the one read: the run
+    # may have ended meanwhile (and its counters been reset), which run_lock then reports.
+    status = None if run.__dict__.get("held") else run.__dict__["as_read"]["status"]
+    if connection.vendor == "postgresql":
+        in_statement = events if len(events) < COPY_FROM_ROWS else []
+        json = RunEvent._meta.get_field("payload")
+        params = [len(events), deltas["progress_done"], deltas["steps_busy"], run.pk, status]
+        params += [len(in_statement)] if in_statement else []
+        for number, (kind, payload, at) in enumerate(in_statement, start=1):
+            params += [number, kind, json.get_db_prep_save(payload, connection), at]
+        with connection.cursor() as cursor:
+            cursor.execute(_run_write_sql(len(in_statement)), params)
+            row = cursor.fetchone()
+        current = row and _converted(_CURRENT, row)
+    else:  # the embedded SQLite: no writes in a WITH
+        in_statement = []
+        guarded = Run.objects.filter(pk=run.pk, **({"status": status} if status else {}))
+        written = guarded.update(
             event_seq=F("event_seq") + len(events),
             **{field: F(field) + delta for field, delta in deltas.items()},
         )
-        current = Run.objects.values(*_CURRENT).get(pk=run.pk)
+        current = written and Run.objects.values(*_CURRENT).get(pk=run.pk)
+    if not current:
+        run_lock(run)  # the run moved on: this raises RunMovedOn
+    if not in_statement:
         first = current["event_seq"] - len(events) + 1
-        RunEvent.objects.bulk_create(
-            RunEvent(run_id=run.pk, seq=seq, type=kind, payload=payload, at=at)
-            for seq, (kind, payload, at) in enumerate(events, start=first)
+        row_insert(
+            *(
+                RunEvent(run_id=run.pk, seq=seq, type=kind, payload=payload, at=at)
+                for seq, (kind, payload, at) in enumerate(events, start=first)
+            )
         )
-        return current
-    json = RunEvent._meta.get_field("payload")
-    params = [len(events), deltas["progress_done"], deltas["steps_busy"], run.pk, len(events)]
-    for number, (kind, payload, at) in enumerate(events, start=1):
-        params += [number, kind, json.get_db_prep_save(payload, connection), at]
-    with connection.cursor() as cursor:
-        cursor.execute(_run_write_sql(len(events)), params)
-        return _converted(_CURRENT, cursor.fetchone())
+    return current
 
 
 @cache
@@ -173,7 +188,8 @@ def _run_write_sql(event_count: int) -> str:
     returning = ", ".join(_CURRENT)
     moved = (
         f"UPDATE {runs} SET event_seq = event_seq + %s, progress_done = progress_done + %s,"
-        f" steps_busy = steps_busy + %s WHERE id = %s RETURNING id, {returning}"
+        f" steps_busy = steps_busy + %s WHERE id = %s AND status = coalesce(%s, status)"
+        f" RETURNING id, {returning}"
     )
     if not event_count:
         return f"WITH moved AS ({moved}) SELECT {returning} FROM moved"

@@ -14,6 +14,7 @@ the embedded mode) get each write at once, through the ORM.
 """
 
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -23,6 +24,9 @@ from django.db.models import Model
 from django.db.models.fields import AutoFieldMixin
 
 ID_BLOCK = 100
+# From this many new rows of one table, COPY them: a multi-row INSERT's placeholders cost more to
+# fill in (client-side) than the rows cost to send, and a run can plan thousands of steps at once.
+COPY_FROM_ROWS = 200
 
 
 class _Batch:
@@ -54,22 +58,31 @@ class _Batch:
                 cursor.execute(*_joined(statements))
 
     def _take(self) -> list[tuple[str, list]]:
-        statements = [*self._insert_statements(), *self.updates]
-        self.inserts, self.updates = {}, []
-        return statements
-
-    def _insert_statements(self) -> Iterator[tuple[str, list]]:
+        """The waiting statements; big groups of new rows are copied in first, on their own."""
+        inserts, self.inserts = self.inserts, {}
+        statements = []
         # Rows of a table go in one multi-row INSERT, before every UPDATE (an UPDATE may touch a
         # row inserted in this batch). Grouping reorders INSERTs of different tables, which is
         # safe because Django makes PostgreSQL's foreign keys DEFERRABLE INITIALLY DEFERRED.
-        for (model, columns), rows in self.inserts.items():
+        for (model, columns), rows in inserts.items():
+            table = connection.ops.quote_name(model._meta.db_table)
             quoted = ", ".join(connection.ops.quote_name(column) for column in columns)
-            placeholders = "(" + ", ".join(["%s"] * len(columns)) + ")"
-            yield (
-                f"INSERT INTO {connection.ops.quote_name(model._meta.db_table)} ({quoted}) "
-                f"VALUES {', '.join([placeholders] * len(rows))}",
-                [value for row in rows for value in row],
-            )
+            if len(rows) >= COPY_FROM_ROWS:
+                _copy(f"COPY {table} ({quoted}) FROM STDIN", rows)
+                continue
+            placeholders = ", ".join(["(" + ", ".join(["%s"] * len(columns)) + ")"] * len(rows))
+            values = [value for row in rows for value in row]
+            statements.append((f"INSERT INTO {table} ({quoted}) VALUES {placeholders}", values))
+        statements += self.updates
+        self.updates = []
+        return statements
+
+
+def _copy(sql: str, rows: list[list]) -> None:
+    # Straight to psycopg's cursor: COPY bypasses Django's execute wrappers (and this batch's).
+    with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
+        for row in rows:
+            copy.write_row(row)
 
 
 def _joined(statements: list[tuple[str, list]]) -> tuple[str, list]:
@@ -86,10 +99,15 @@ def _batchable(cursor) -> bool:
     return isinstance(cursor.cursor, psycopg.ClientCursor)
 
 
+def _batches() -> list[_Batch]:
+    # On the thread's own connection object: `connection` is a proxy that all threads share.
+    return connections[DEFAULT_DB_ALIAS].__dict__.setdefault("engine_batches", [])
+
+
 def _batch() -> _Batch | None:
     """The innermost batch, if writes made here may wait in it: not inside a savepoint opened
     after it, whose rollback must take the writes with it."""
-    batches = connection.__dict__.get("engine_batches")
+    batches = _batches()
     if batches and batches[-1].savepoints == len(connection.savepoint_ids):
         return batches[-1]
     return None
@@ -106,7 +124,7 @@ def rows_deferred() -> Iterator[None]:
         yield
         return
     batch = _Batch()
-    batches = connection.__dict__.setdefault("engine_batches", [])
+    batches = _batches()
     batches.append(batch)
     try:
         with connection.execute_wrapper(batch.flush_first):
@@ -123,10 +141,15 @@ def row_insert(*instances: Model) -> None:
         for instance in instances:
             instance.save(force_insert=True)
         return
+    without_ids: dict[str, list[Model]] = {}
+    for instance in instances:
+        if instance.pk is None and isinstance(instance._meta.pk, AutoFieldMixin):
+            without_ids.setdefault(instance._meta.db_table, []).append(instance)
+    for table, group in without_ids.items():
+        for instance, new_id in zip(group, _ids_take(table, len(group)), strict=True):
+            instance.pk = new_id
     for instance in instances:
         meta = instance._meta
-        if instance.pk is None and isinstance(meta.pk, AutoFieldMixin):
-            instance.pk = _id_next(meta.db_table)
         fields = meta.local_concrete_fields
         values = _db_values(instance, fields, adding=True)
         columns = tuple(field.column for field in fields)
@@ -160,21 +183,30 @@ def _db_values(instance: Model, fields, *, adding: bool) -> list:
 
 _id_blocks: dict[str, list[int]] = {}
 _id_blocks_pid: list[int] = []
+_id_blocks_guard = threading.Lock()
 
 
-def _id_next(table: str) -> int:
-    """The next id of the table's sequence, taken ID_BLOCK at a time by each process (a forked
-    child starts afresh: its parent's ids are the parent's). Ids stay unique, not in order."""
+def _ids_take(table: str, count: int) -> list[int]:
+    """`count` new ids of the table's sequence, taken ID_BLOCK (or more) at a time by each
+    process (a forked child starts afresh: its parent's ids are the parent's). Ids stay unique,
+    not in order."""
+    with _id_blocks_guard:
+        return _ids_take_locked(table, count)
+
+
+def _ids_take_locked(table: str, count: int) -> list[int]:
     if _id_blocks_pid != [os.getpid()]:
         _id_blocks.clear()
         _id_blocks_pid[:] = [os.getpid()]
     block = _id_blocks.setdefault(table, [])
-    if not block:
+    if len(block) < count:
         # Straight to psycopg: through Django's cursor the waiting batch would be sent first.
         connection.ensure_connection()
         rows = connection.connection.execute(
             "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
-            [table, ID_BLOCK],
+            [table, max(ID_BLOCK, count - len(block))],
         ).fetchall()
-        block.extend(sorted((row[0] for row in rows), reverse=True))
-    return block.pop()
+        block[:0] = sorted((row[0] for row in rows), reverse=True)
+    taken = block[-count:]
+    del block[-count:]
+    return taken[::-1]
