@@ -125,9 +125,11 @@ if PROMETHEUS_MULTIPROC_DIR:
     Path(PROMETHEUS_MULTIPROC_DIR).mkdir(parents=True, exist_ok=True)
 
 if REDIS_URL:
+    # Pub/sub: a group send is one PUBLISH (the core layer makes several round trips per group).
+    # Live events are best effort by design; a client that missed some reads them from the API.
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
             "CONFIG": {"hosts": [REDIS_URL]},
         }
     }
