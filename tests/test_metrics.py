@@ -20,10 +20,11 @@ def sample(text: str, name: str, **labels) -> float:
 
 @pytest.mark.django_db(transaction=True)
 def test_metrics_recorded_by_worker_processes_reach_the_web_scrape(
-    celery_worker, make_workflow, operator, client
+    celery_worker, make_workflow, make_user, operator, client
 ):
     workflow = make_workflow("slug: metered\nsteps:\n  - id: a\n    tool: noop\n")
     completed = {"workflow": "metered", "status": "COMPLETED"}
+    client.force_login(make_user(superuser=True))
     before = client.get("/metrics").content.decode()
 
     run, _ = run_start(workflow=workflow, inputs={}, started_by=operator)

@@ -121,6 +121,8 @@ REDIS_URL = env("REDIS_URL", default="")
 # pool process) writes its metrics under this directory and /metrics reports their sum, so
 # what workers measure reaches the scrape. prometheus_client reads the variable itself.
 PROMETHEUS_MULTIPROC_DIR = env("PROMETHEUS_MULTIPROC_DIR", default="")
+# The bearer token Prometheus scrapes /metrics with; without one only staff sessions see it.
+METRICS_TOKEN = env("METRICS_TOKEN", default="")
 if PROMETHEUS_MULTIPROC_DIR:
     Path(PROMETHEUS_MULTIPROC_DIR).mkdir(parents=True, exist_ok=True)
 

@@ -576,10 +576,10 @@ def test_run_detail_queries_do_not_grow_with_steps_and_executions(
 
 
 @pytest.mark.django_db
-def test_openapi_schema_generates_without_warnings(tmp_path):
+def test_openapi_schema_generates_without_warnings(tmp_path, api):
     call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(tmp_path / "s.yml"))
 
-    schema = APIClient().get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
+    schema = api.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
     assert schema.status_code == 200
     paths = json.loads(schema.content)["paths"]
     for path in (
@@ -598,9 +598,19 @@ def test_openapi_schema_generates_without_warnings(tmp_path):
 
 
 @pytest.mark.django_db
-def test_swagger_ui_is_served_from_static_without_a_cdn(client):
+def test_schema_and_docs_need_a_signed_in_caller(client, operator):
+    assert APIClient().get("/api/schema/").status_code == 401
+    assert client.get("/api/docs/").status_code in (401, 403)
+
+    client.force_login(operator)
+    assert client.get("/api/docs/").status_code == 200
+
+
+@pytest.mark.django_db
+def test_swagger_ui_is_served_from_static_without_a_cdn(client, operator):
     from django.contrib.staticfiles import finders
 
+    client.force_login(operator)
     page = client.get("/api/docs/").content.decode()
 
     assets = re.findall(r'(?:src|href)="([^"]+\.(?:js|css))"', page)
@@ -621,11 +631,31 @@ def _runs_total(text: str, workflow: str, status: str) -> float:
 
 
 @pytest.mark.django_db
+def test_metrics_are_shown_to_the_scraper_token_and_staff_only(client, make_user, settings):
+    settings.METRICS_TOKEN = "s3cret"
+    assert client.get("/metrics").status_code == 404
+    assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer wrong").status_code == 404
+    client.force_login(make_user("pilot"))  # signed in, not staff
+    assert client.get("/metrics").status_code == 404
+
+    assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer s3cret").status_code == 200
+    client.force_login(make_user(superuser=True))  # staff
+    assert client.get("/metrics").status_code == 200
+
+
+@pytest.mark.django_db
+def test_without_a_token_no_bearer_header_opens_metrics(client, settings):
+    settings.METRICS_TOKEN = ""
+    assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer ").status_code == 404
+
+
+@pytest.mark.django_db
 def test_a_completed_run_is_counted_at_metrics(
-    api, chain, drain, client, monkeypatch, django_capture_on_commit_callbacks
+    api, chain, drain, client, make_user, monkeypatch, django_capture_on_commit_callbacks
 ):
     # Step dispatch goes to the broker after commit; here `drain` executes the steps instead.
     monkeypatch.setattr("workflows.engine.dispatch.dispatch", lambda *args, **kwargs: None)
+    client.force_login(make_user(superuser=True))
     before = _runs_total(client.get("/metrics").content.decode(), "chain", "COMPLETED")
 
     with django_capture_on_commit_callbacks(execute=True):
