@@ -287,6 +287,26 @@ def test_invalid_new_version_is_400_and_keeps_the_current_one(api, chain):
 
 
 @pytest.mark.django_db
+def test_a_version_that_would_call_back_into_its_workflow_is_400(api, chain, make_workflow):
+    make_workflow("slug: middle\nsteps:\n  - id: call\n    workflow: chain\n")
+    calls_itself = "slug: chain\nsteps:\n  - id: again\n    workflow: chain\n"
+    through_middle = (
+        "slug: chain\nsteps:\n  - id: a\n    tool: noop\n  - id: b\n    workflow: middle\n"
+    )
+
+    itself = api.post("/api/workflows/chain/versions/", {"spec": calls_itself}, format="json")
+    around = api.post("/api/workflows/chain/versions/", {"spec": through_middle}, format="json")
+
+    assert assert_error(itself, 400, "invalid_spec")["details"] == {
+        "steps[0].workflow": ["a workflow cannot run itself"]
+    }
+    assert assert_error(around, 400, "invalid_spec")["details"] == {
+        "steps[1].workflow": ["closes a cycle: chain -> middle -> chain"]
+    }
+    assert chain.versions.count() == 1
+
+
+@pytest.mark.django_db
 def test_view_only_user_cannot_publish_or_pause(make_user, chain):
     viewer = make_user("viewer")
     assign_perm("view_workflow", viewer, chain)

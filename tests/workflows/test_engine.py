@@ -486,17 +486,27 @@ def test_a_long_chain_after_a_false_gate_is_skipped_without_recursion(
 def test_sub_workflows_that_call_each_other_stop_at_the_nesting_limit(
     make_workflow, operator, drain
 ):
+    from config.errors import InvalidInput
     from workflows.engine.runs import MAX_NESTING
-    from workflows.models import Run
+    from workflows.models import Run, Workflow
     from workflows.services import workflow_version_publish
+    from workflows.spec import spec_checksum, spec_parse
 
     pong = make_workflow("slug: pong\nsteps:\n  - id: a\n    tool: noop\n")
     ping = make_workflow("slug: ping\nsteps:\n  - id: call\n    workflow: pong\n")
-    workflow_version_publish(
-        workflow=pong,
-        source="slug: pong\nsteps:\n  - id: call\n    workflow: ping\n",
+    # Publishing refuses the cycle; two publishes racing could still close one, as this does.
+    closing = "slug: pong\nsteps:\n  - id: call\n    workflow: ping\n"
+    with pytest.raises(InvalidInput, match="closes a cycle: pong -> ping -> pong"):
+        workflow_version_publish(workflow=pong, source=closing, published_by=operator)
+    spec, canonical = spec_parse(closing)
+    version = pong.versions.create(
+        number=2,
+        spec=canonical,
+        source=closing,
+        checksum=spec_checksum(canonical),
         published_by=operator,
     )
+    Workflow.objects.filter(pk=pong.pk).update(current_version=version)
     run = start(ping, operator)
     drain()
     run.refresh_from_db()
