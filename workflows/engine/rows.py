@@ -79,7 +79,10 @@ class _Batch:
 
 
 def _copy(sql: str, rows: list[list]) -> None:
-    # Straight to psycopg's cursor: COPY bypasses Django's execute wrappers (and this batch's).
+    # Straight to psycopg's cursor: COPY bypasses Django's execute wrappers (and this batch's),
+    # so the transaction must be open on the server already (config.db).
+    if hasattr(connection, "begin_if_pending"):
+        connection.begin_if_pending()
     with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
         for row in rows:
             copy.write_row(row)

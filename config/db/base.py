@@ -1,0 +1,91 @@
+"""PostgreSQL whose transactions begin with their first statement, in the same round trip.
+
+psycopg opens every transaction with a BEGIN of its own: one more round trip per transaction,
+and an engine step is a short transaction (lock and read, write, commit), so that one is a
+quarter of its trips to the database. Here psycopg stays in autocommit mode and a Django
+transaction begins on the server when its first statement arrives, sent as `BEGIN; statement`;
+COMMIT and ROLLBACK are sent only if it did. Everything else is Django's PostgreSQL backend.
+"""
+
+from django.core.exceptions import ImproperlyConfigured
+from django.db.backends.postgresql import base
+from django.db.backends.utils import CursorDebugWrapper, CursorWrapper, debug_transaction
+
+
+class DatabaseWrapper(base.DatabaseWrapper):
+    begin_pending = False  # Django opened a transaction the server has not been told of yet
+    in_server_transaction = False
+
+    def get_connection_params(self):
+        params = super().get_connection_params()
+        if self.settings_dict["OPTIONS"].get("isolation_level") is not None:
+            raise ImproperlyConfigured("config.db sends a plain BEGIN: set no isolation_level.")
+        return params
+
+    def get_new_connection(self, conn_params):
+        connection = super().get_new_connection(conn_params)
+        connection.autocommit = True  # for good: BEGIN is this backend's to send
+        self.begin_pending = self.in_server_transaction = False
+        return connection
+
+    def _set_autocommit(self, autocommit):
+        self.begin_pending = not autocommit
+
+    def begin_if_pending(self) -> None:
+        """Open the server's transaction now, before something that bypasses Django's cursors
+        (COPY, for one) runs in it."""
+        if self.begin_pending:
+            self.begin_pending, self.in_server_transaction = False, True
+            with self.wrap_database_errors:
+                self.connection.execute("BEGIN")
+
+    def _commit(self):
+        self.begin_pending = False
+        if self.connection is not None and self.in_server_transaction:
+            self.in_server_transaction = False
+            with debug_transaction(self, "COMMIT"), self.wrap_database_errors:
+                self.connection.execute("COMMIT")
+
+    def _rollback(self):
+        self.begin_pending = False
+        if self.connection is not None and self.in_server_transaction:
+            self.in_server_transaction = False
+            with debug_transaction(self, "ROLLBACK"), self.wrap_database_errors:
+                self.connection.execute("ROLLBACK")
+
+    def make_cursor(self, cursor):
+        return _BeginningCursorWrapper(cursor, self)
+
+    def make_debug_cursor(self, cursor):
+        return _BeginningCursorDebugWrapper(cursor, self)
+
+
+class _BeginsTransactions:
+    """Send a pending BEGIN with the statement, below every execute wrapper."""
+
+    def _execute(self, sql, params, *ignored_wrapper_args):
+        db = self.db
+        if not db.begin_pending:
+            return super()._execute(sql, params, *ignored_wrapper_args)
+        named_cursor = getattr(self.cursor, "name", None)
+        if named_cursor or not (params is None or isinstance(params, list | tuple)):
+            # A server-side cursor wraps the statement in DECLARE; named parameters cannot be
+            # joined to others: begin on its own.
+            db.begin_if_pending()
+            return super()._execute(sql, params, *ignored_wrapper_args)
+        db.begin_pending, db.in_server_transaction = False, True
+        result = super()._execute(f"BEGIN;\n{sql}", params, *ignored_wrapper_args)
+        self.cursor.nextset()  # to the statement's own result
+        return result
+
+    def _executemany(self, sql, param_list, *ignored_wrapper_args):
+        self.db.begin_if_pending()
+        return super()._executemany(sql, param_list, *ignored_wrapper_args)
+
+
+class _BeginningCursorWrapper(_BeginsTransactions, CursorWrapper):
+    pass
+
+
+class _BeginningCursorDebugWrapper(_BeginsTransactions, CursorDebugWrapper):
+    pass
