@@ -40,18 +40,17 @@ class DatabaseWrapper(base.DatabaseWrapper):
                 self.connection.execute("BEGIN")
 
     def _commit(self):
-        self.begin_pending = False
-        if self.connection is not None and self.in_server_transaction:
-            self.in_server_transaction = False
-            with debug_transaction(self, "COMMIT"), self.wrap_database_errors:
-                self.connection.execute("COMMIT")
+        self._end("COMMIT")
 
     def _rollback(self):
+        self._end("ROLLBACK")
+
+    def _end(self, command: str) -> None:
         self.begin_pending = False
         if self.connection is not None and self.in_server_transaction:
             self.in_server_transaction = False
-            with debug_transaction(self, "ROLLBACK"), self.wrap_database_errors:
-                self.connection.execute("ROLLBACK")
+            with debug_transaction(self, command), self.wrap_database_errors:
+                self.connection.execute(command)
 
     def make_cursor(self, cursor):
         return _BeginningCursorWrapper(cursor, self)
