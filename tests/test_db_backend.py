@@ -1,7 +1,7 @@
 """config.db: PostgreSQL whose transactions begin with their first statement."""
 
 import pytest
-from django.db import connection, transaction
+from django.db import DataError, connection, transaction
 from psycopg.pq import TransactionStatus
 
 from workflows.models import Workflow
@@ -52,3 +52,26 @@ def test_outside_a_block_each_statement_commits_on_its_own(operator):
     Workflow.objects.create(slug="alone", name="alone", owner=operator)
     assert _server_status() == TransactionStatus.IDLE
     assert Workflow.objects.filter(slug="alone").exists()
+
+
+def test_a_first_statement_refused_before_it_ran_leaves_the_transaction_to_the_next(operator):
+    # A NUL byte is refused by psycopg before anything is sent, BEGIN included.
+    with pytest.raises(RuntimeError), transaction.atomic():
+        with pytest.raises(DataError), connection.cursor() as cursor:
+            cursor.execute("SELECT %s::text", ["a\x00b"])
+        Workflow.objects.create(slug="after", name="after", owner=operator)
+        assert _server_status() == TransactionStatus.INTRANS
+        raise RuntimeError
+    assert not Workflow.objects.filter(slug="after").exists()
+
+
+def test_a_manual_transaction_goes_on_after_a_commit(operator):
+    transaction.set_autocommit(False)
+    try:
+        Workflow.objects.create(slug="first", name="first", owner=operator)
+        transaction.commit()
+        Workflow.objects.create(slug="second", name="second", owner=operator)
+        transaction.rollback()
+    finally:
+        transaction.set_autocommit(True)
+    assert set(Workflow.objects.values_list("slug", flat=True)) == {"first"}

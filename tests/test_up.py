@@ -54,9 +54,22 @@ def test_up_serves_the_product_with_its_own_worker_on_embedded_defaults(tmp_path
             assert time.monotonic() < deadline, "up did not become ready"
             assert server.poll() is None, server.stdout.read()
             time.sleep(0.5)
+        # The engine on SQLite: triage-ticket runs a join and a sub-workflow, here executed
+        # inline by run_workflow (the in-memory broker is the server's own).
+        ran = subprocess.run(
+            [sys.executable, "manage.py", "run_workflow", "triage-ticket", "--wait"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
     finally:
         server.terminate()
         output, _ = server.communicate(timeout=30)
+
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert "COMPLETED" in ran.stdout
 
     assert body["checks"]["worker"]["ok"] and body["checks"]["worker"]["workers"]
     assert "created triage-ticket v1" in output

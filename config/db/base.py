@@ -10,6 +10,7 @@ COMMIT and ROLLBACK are sent only if it did. Everything else is Django's Postgre
 from django.core.exceptions import ImproperlyConfigured
 from django.db.backends.postgresql import base
 from django.db.backends.utils import CursorDebugWrapper, CursorWrapper, debug_transaction
+from psycopg.pq import TransactionStatus
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
@@ -35,9 +36,16 @@ class DatabaseWrapper(base.DatabaseWrapper):
         """Open the server's transaction now, before something that bypasses Django's cursors
         (COPY, for one) runs in it."""
         if self.begin_pending:
-            self.begin_pending, self.in_server_transaction = False, True
             with self.wrap_database_errors:
                 self.connection.execute("BEGIN")
+            self.begin_pending, self.in_server_transaction = False, True
+
+    def transaction_state_from_server(self) -> None:
+        """After an error: whether a transaction is open is what the server says (a statement
+        refused before it ran, e.g. a syntax error, took its BEGIN with it)."""
+        began = self.connection.info.transaction_status != TransactionStatus.IDLE
+        self.in_server_transaction = began
+        self.begin_pending = not began and not self.get_autocommit()
 
     def _commit(self):
         self._end("COMMIT")
@@ -46,7 +54,7 @@ class DatabaseWrapper(base.DatabaseWrapper):
         self._end("ROLLBACK")
 
     def _end(self, command: str) -> None:
-        self.begin_pending = False
+        self.begin_pending = not self.autocommit  # a manual transaction goes on with a new one
         if self.connection is not None and self.in_server_transaction:
             self.in_server_transaction = False
             with debug_transaction(self, command), self.wrap_database_errors:
@@ -73,7 +81,11 @@ class _BeginsTransactions:
             db.begin_if_pending()
             return super()._execute(sql, params, *ignored_wrapper_args)
         db.begin_pending, db.in_server_transaction = False, True
-        result = super()._execute(f"BEGIN;\n{sql}", params, *ignored_wrapper_args)
+        try:
+            result = super()._execute(f"BEGIN;\n{sql}", params, *ignored_wrapper_args)
+        except Exception:
+            db.transaction_state_from_server()
+            raise
         self.cursor.nextset()  # to the statement's own result
         return result
 

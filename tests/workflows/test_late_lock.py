@@ -179,3 +179,58 @@ def test_a_delivery_for_an_ended_run_cancels_its_pending_step_run(make_workflow,
     assert last.type == "step.cancelled"
     assert last.payload == {"step": "only", "iteration": 0, "attempt": 1}
     assert run.event_seq == seq_before + 1
+
+
+def test_a_cancel_holding_the_run_does_not_deadlock_with_a_step_finishing(make_workflow, operator):
+    # given: a cancel holds the run's lock while a delivery of one of its steps finishes (it
+    # writes its step's rows, then waits for the run's lock to write its counters)
+    workflow = make_workflow(TWO_ROOTS_AND_A_JOIN)
+    run, _ = run_start(workflow=workflow, inputs={}, started_by=operator)
+    left = StepRun.objects.get(run=run, step_id="left")
+    holding, outcomes = threading.Event(), {}
+
+    def cancel():
+        from workflows.engine.locks import run_locked
+        from workflows.engine.progress import run_abort
+
+        try:
+            with run_locked(run.pk) as locked:
+                holding.set()
+                deliver.join(1.0)  # long enough for the delivery to reach the run's lock
+                run_abort(locked, RunStatus.CANCELLED, reason="stop")
+            outcomes["cancel"] = "done"
+        except Exception as exc:  # reported by the assertions
+            outcomes["cancel"] = repr(exc)
+        finally:
+            connection.close()
+
+    def delivery():
+        try:
+            holding.wait(HANG_GUARD_S)
+            outcomes["delivery"] = runner.step_run_execute(
+                run_id=run.pk, step_run_id=left.pk, worker="t"
+            )
+        except Exception as exc:  # reported by the assertions
+            outcomes["delivery"] = repr(exc)
+        finally:
+            connection.close()
+
+    # when
+    deliver = threading.Thread(target=delivery)
+    canceller = threading.Thread(target=cancel)
+    deliver.start()
+    canceller.start()
+    canceller.join(HANG_GUARD_S)
+    deliver.join(HANG_GUARD_S)
+
+    # then: both finish, the cancel wins, and the step it could not touch is cancelled too
+    assert outcomes == {"cancel": "done", "delivery": "skipped"}
+    run.refresh_from_db()
+    assert run.status == RunStatus.CANCELLED
+    assert set(StepRun.objects.filter(run=run).values_list("status", flat=True)) == {
+        StepStatus.CANCELLED
+    }
+    assert set(RunStep.objects.filter(run=run).values_list("status", flat=True)) == {
+        StepStatus.CANCELLED
+    }
+    assert_events_dense(run)

@@ -1,5 +1,6 @@
 """Write-behind of the engine's rows (engine.rows) and the run's `steps_busy` counter."""
 
+import importlib
 import re
 import threading
 import uuid
@@ -342,3 +343,20 @@ def test_each_thread_defers_into_its_own_batch(run):
     # then: A's write went out with A's transaction only
     assert errors == []
     assert Run.objects.get(pk=run.pk).error == ""
+
+
+def test_the_steps_busy_migration_counts_the_pending_and_running_step_runs(make_workflow, operator):
+    from django.apps import apps
+
+    migration = importlib.import_module("workflows.migrations.0003_run_steps_busy")
+    workflow = make_workflow(
+        "slug: three\nsteps:\n  - id: a\n    tool: noop\n"
+        "  - id: b\n    needs: []\n    tool: noop\n  - id: c\n    needs: []\n    tool: noop\n"
+    )
+    run, _ = run_start(workflow=workflow, inputs={}, started_by=operator)
+    StepRun.objects.filter(run=run, step_id="b").update(status=StepStatus.SUCCEEDED)
+    Run.objects.filter(pk=run.pk).update(steps_busy=0)  # as the new column starts
+
+    migration.count_busy_steps(apps, None)
+
+    assert Run.objects.get(pk=run.pk).steps_busy == 2

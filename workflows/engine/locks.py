@@ -68,7 +68,7 @@ def step_run_locked(
     """
     with transaction.atomic():
         with connection.cursor() as cursor:
-            cursor.execute(_step_run_locked_sql(), [step_run_id, Run._meta.pk.to_python(run_id)])
+            cursor.execute(_step_run_locked_sql(), [step_run_id, _run_id_param(run_id)])
             row = cursor.fetchone()
         if row is None:
             raise StepRun.DoesNotExist(f"step run {step_run_id} of run {run_id}")
@@ -105,7 +105,7 @@ def run_lock(run: Run) -> None:
     if run.__dict__.get("held"):
         return
     with connection.cursor() as cursor:
-        cursor.execute(_run_lock_sql(), [run.pk])
+        cursor.execute(_run_lock_sql(), [_run_id_param(run.pk)])
         current = _converted(_CURRENT, cursor.fetchone())
     _adopt(run, current, written={})
 
@@ -207,6 +207,12 @@ def _run_write_sql(event_count: int) -> str:
 def _run_lock_sql() -> str:
     lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
     return f"SELECT {', '.join(_CURRENT)} FROM {_table(Run)} WHERE id = %s{lock}"
+
+
+def _run_id_param(run_id):
+    """A run id as this database stores it (a uuid on PostgreSQL, 32 hex digits on SQLite)."""
+    field = Run._meta.pk
+    return field.get_db_prep_value(field.to_python(run_id), connection)
 
 
 def _converted(names, row) -> dict:

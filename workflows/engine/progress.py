@@ -225,12 +225,15 @@ def attempt_waiting(run: Run, step_run: StepRun, *, wake_at, output, details: di
 
 
 def step_run_cancel_orphan(run: Run, step_run: StepRun) -> None:
-    """Cancel an active step run of an ended run: one that run_abort skipped because a delivery
-    held it. (run_abort has already set the run's steps_busy to 0.)"""
+    """Cancel an active step run of an ended run, and its step: ones that run_abort skipped
+    because a delivery held them. (run_abort has already set the run's steps_busy to 0.)"""
     step_run.status = StepStatus.CANCELLED
     step_run.finished_at = timezone.now()
     step_run.lease_until = None
     row_update(step_run, ["status", "finished_at", "lease_until"])
+    RunStep.objects.filter(pk=step_run.run_step_id, status=StepStatus.RUNNING).update(
+        status=StepStatus.CANCELLED, finished_at=step_run.finished_at
+    )
     events_append(run, [("step.cancelled", step_ref(step_run))])
 
 
@@ -344,8 +347,8 @@ def _complete(run: Run, spec: WorkflowSpec) -> None:
 def run_abort(run: Run, status: str, *, reason: str) -> None:
     """End the run as FAILED or CANCELLED: stop its steps, its children, tell its parent.
 
-    Step runs that a delivery holds are skipped, not waited for (that delivery may be waiting
-    for this run's lock): it finds the run ended and cancels its step run itself.
+    Step runs (and their steps) that a delivery holds are skipped, not waited for (that
+    delivery may be waiting for this run's lock): it finds the run ended and cancels them itself.
     """
     run_lock(run)
     run.error = reason
@@ -362,7 +365,10 @@ def run_abort(run: Run, status: str, *, reason: str) -> None:
         status=StepStatus.CANCELLED, finished_at=now, lease_until=None
     )
     run.steps_busy = 0
-    RunStep.objects.filter(run=run, status=StepStatus.RUNNING).update(
+    run_steps = RunStep.objects.select_for_update(skip_locked=True, of=("self",)).filter(
+        run=run, status=StepStatus.RUNNING
+    )
+    RunStep.objects.filter(pk__in=list(run_steps.values_list("pk", flat=True))).update(
         status=StepStatus.CANCELLED, finished_at=now
     )
     events_append(run, [("step.cancelled", step_ref(sr)) for sr in active])

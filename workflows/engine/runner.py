@@ -18,7 +18,7 @@ from workflows import expressions, metrics
 from workflows.engine.context import template_context
 from workflows.engine.events import events_append
 from workflows.engine.executors.base import Done, StepContext, StepFailed, Wait, executor_for
-from workflows.engine.locks import RunMovedOn, run_locked, step_run_locked
+from workflows.engine.locks import RunMovedOn, run_lock, run_locked, step_run_locked
 from workflows.engine.progress import (
     CLAIM_FIELDS,
     attempt_failed,
@@ -195,7 +195,7 @@ def _record(run: Run, claim: Claim, rendered, outcome, error: str) -> str:
 def step_run_resume_if_ready(run: Run, spec: WorkflowSpec, step_run: StepRun) -> bool:
     """Finish a WAITING step run whose timer is due or whose child run has ended.
 
-    Call inside a transaction while holding the run's row lock.
+    Call inside engine.locks.run_locked or step_run_locked.
     """
     if step_run.status != StepStatus.WAITING or run.is_terminal:
         return False
@@ -205,6 +205,7 @@ def step_run_resume_if_ready(run: Run, spec: WorkflowSpec, step_run: StepRun) ->
         _run_resume(run)
         attempt_succeeded(run, spec, step_run, step_run.output)
         return True
+    run_lock(run)  # serializes with the child's resume task, which holds it while it looks
     child = Run.objects.filter(parent_step_run=step_run).first()
     if child is None or not child.is_terminal:
         return False
