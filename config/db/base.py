@@ -19,8 +19,11 @@ class DatabaseWrapper(base.DatabaseWrapper):
 
     def get_connection_params(self):
         params = super().get_connection_params()
-        if self.settings_dict["OPTIONS"].get("isolation_level") is not None:
+        options = self.settings_dict["OPTIONS"]
+        if options.get("isolation_level") is not None:
             raise ImproperlyConfigured("config.db sends a plain BEGIN: set no isolation_level.")
+        if options.get("server_side_binding"):
+            raise ImproperlyConfigured("config.db joins BEGIN to statements: no server binding.")
         return params
 
     def get_new_connection(self, conn_params):

@@ -192,7 +192,7 @@ _id_blocks_guard = threading.Lock()
 def _ids_take(table: str, count: int) -> list[int]:
     """`count` new ids of the table's sequence, taken ID_BLOCK (or more) at a time by each
     process (a forked child starts afresh: its parent's ids are the parent's). Ids stay unique,
-    not in order."""
+    not in order, as long as nothing resets the sequence under a running process."""
     with _id_blocks_guard:
         return _ids_take_locked(table, count)
 
