@@ -316,6 +316,7 @@ def step_finish(
 def run_settle(run: Run, spec: WorkflowSpec) -> None:
     """Complete the run when every step is done; otherwise keep RUNNING/WAITING truthful."""
     run_sync(run)  # the current counts, under the run's lock
+    run_lock(run)  # (taken by run_sync, unless it had nothing to write)
     if run.is_terminal:
         return
     if run.progress_done >= run.progress_total:
