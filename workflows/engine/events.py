@@ -7,10 +7,9 @@ from django.utils import timezone
 from workflows.models import Run
 
 
-def events_buffer_open(run: Run) -> Run:
+def events_buffer_open(run: Run) -> None:
     """Let `run` take events. Done by engine.locks.recording."""
     run.pending_events = []
-    return run
 
 
 def events_append(run: Run, events: list[tuple[str, dict]]) -> None:

@@ -78,7 +78,7 @@ def step_run_locked(
         )
         run.workflow = Workflow.from_db(connection.alias, ["id", "slug"], [run.workflow_id, slug])
         step_run.run = run
-        run.__dict__["as_read"] = {field: getattr(run, field) for field in _CURRENT}
+        _note_read(run)
         if lock_run:
             run_lock(run)
         with recording(run):
@@ -87,8 +87,13 @@ def step_run_locked(
 
 def run_held(run: Run) -> None:
     """Note that this transaction holds the run's lock (it locked the row, or created it)."""
-    run.__dict__["as_read"] = {field: getattr(run, field) for field in _CURRENT}
+    _note_read(run)
     run.__dict__["held"] = True
+
+
+def _note_read(run: Run) -> None:
+    """Remember what was read of the run, to see later what changed meanwhile and what we did."""
+    run.__dict__["as_read"] = {field: getattr(run, field) for field in _CURRENT}
 
 
 @contextmanager
