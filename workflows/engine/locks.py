@@ -22,6 +22,7 @@ from django.db.models import F
 
 from workflows.engine.broadcast import broadcast
 from workflows.engine.events import event_message, events_buffer_open
+from workflows.engine.prepared import PREPARED_ROWS_MAX, prepared
 from workflows.engine.rows import COPY_FROM_ROWS, row_insert, rows_deferred
 from workflows.models import Run, RunEvent, StepRun, Workflow, WorkflowVersion
 
@@ -68,7 +69,10 @@ def step_run_locked(
     """
     with transaction.atomic():
         with connection.cursor() as cursor:
-            cursor.execute(_step_run_locked_sql(), [step_run_id, _run_id_param(run_id)])
+            cursor.execute(
+                prepared(_step_run_locked_sql(), "step_run_locked"),
+                [step_run_id, _run_id_param(run_id)],
+            )
             row = cursor.fetchone()
         if row is None:
             raise StepRun.DoesNotExist(f"step run {step_run_id} of run {run_id}")
@@ -110,7 +114,7 @@ def run_lock(run: Run) -> None:
     if run.__dict__.get("held"):
         return
     with connection.cursor() as cursor:
-        cursor.execute(_run_lock_sql(), [_run_id_param(run.pk)])
+        cursor.execute(prepared(_run_lock_sql(), "run_lock"), [_run_id_param(run.pk)])
         current = _converted(_CURRENT, cursor.fetchone())
     _adopt(run, current, written={})
 
@@ -163,7 +167,10 @@ def _run_write(run: Run, events: list, deltas: dict) -> dict:
         for number, (kind, payload, at) in enumerate(in_statement, start=1):
             params += [number, kind, json.get_db_prep_save(payload, connection), at]
         with connection.cursor() as cursor:
-            cursor.execute(_run_write_sql(len(in_statement)), params)
+            sql = _run_write_sql(len(in_statement))
+            if len(in_statement) <= PREPARED_ROWS_MAX:
+                sql = prepared(sql, f"run_write_{len(in_statement)}")
+            cursor.execute(sql, params)
             row = cursor.fetchone()
         current = row and _converted(_CURRENT, row)
     else:  # the embedded SQLite: no writes in a WITH
@@ -198,7 +205,7 @@ def _run_write_sql(event_count: int) -> str:
     )
     if not event_count:
         return f"WITH moved AS ({moved}) SELECT {returning} FROM moved"
-    rows = ", ".join(["(%s, %s::varchar, %s::jsonb, %s::timestamptz)"] * event_count)
+    rows = ", ".join(["(%s::integer, %s::varchar, %s::jsonb, %s::timestamptz)"] * event_count)
     return (
         f"WITH moved AS ({moved}), written AS ("
         f"INSERT INTO {events} (run_id, seq, type, payload, at)"

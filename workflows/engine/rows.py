@@ -17,11 +17,14 @@ import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cache
 
 import psycopg
 from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.db.models import Model
 from django.db.models.fields import AutoFieldMixin
+
+from workflows.engine.prepared import PREPARED_ROWS_MAX, prepared
 
 ID_BLOCK = 100
 # From this many new rows of one table, COPY them: a multi-row INSERT's placeholders cost more to
@@ -72,7 +75,10 @@ class _Batch:
                 continue
             placeholders = ", ".join(["(" + ", ".join(["%s"] * len(columns)) + ")"] * len(rows))
             values = [value for row in rows for value in row]
-            statements.append((f"INSERT INTO {table} ({quoted}) VALUES {placeholders}", values))
+            sql = f"INSERT INTO {table} ({quoted}) VALUES {placeholders}"
+            if len(rows) <= PREPARED_ROWS_MAX:
+                sql = prepared(sql, f"insert_{model._meta.db_table}")
+            statements.append((sql, values))
         statements += self.updates
         self.updates = []
         return statements
@@ -167,16 +173,19 @@ def row_update(instance: Model, fields: list[str]) -> None:
     if batch is None:
         instance.save(update_fields=fields)
         return
-    meta, quote = instance._meta, connection.ops.quote_name
+    meta = instance._meta
     model_fields = [meta.get_field(name) for name in fields]
-    assignments = ", ".join(f"{quote(field.column)} = %s" for field in model_fields)
     values = _db_values(instance, model_fields, adding=False)
-    batch.updates.append(
-        (
-            f"UPDATE {quote(meta.db_table)} SET {assignments} WHERE {quote(meta.pk.column)} = %s",
-            [*values, meta.pk.get_db_prep_save(instance.pk, connection)],
-        )
-    )
+    sql = prepared(_update_sql(type(instance), tuple(fields)), f"update_{meta.db_table}")
+    batch.updates.append((sql, [*values, meta.pk.get_db_prep_save(instance.pk, connection)]))
+
+
+@cache
+def _update_sql(model: type[Model], fields: tuple[str, ...]) -> str:
+    meta, quote = model._meta, connection.ops.quote_name
+    columns = [meta.get_field(name).column for name in fields]
+    assignments = ", ".join(f"{quote(column)} = %s" for column in columns)
+    return f"UPDATE {quote(meta.db_table)} SET {assignments} WHERE {quote(meta.pk.column)} = %s"
 
 
 def _db_values(instance: Model, fields, *, adding: bool) -> list:
