@@ -2,6 +2,8 @@
 
 import pytest
 from django.db import DataError, connection, transaction
+from django.db.transaction import TransactionManagementError
+from django.test.utils import CaptureQueriesContext
 from psycopg.pq import TransactionStatus
 
 from workflows.models import Workflow
@@ -75,3 +77,59 @@ def test_a_manual_transaction_goes_on_after_a_commit(operator):
     finally:
         transaction.set_autocommit(True)
     assert set(Workflow.objects.values_list("slug", flat=True)) == {"first"}
+
+
+# execute_and_commit: a statement that carries the COMMIT of its block
+
+
+def _count_in_same_round_trip_as_commit(cursor) -> bool:
+    return connection.execute_and_commit(cursor, "SELECT count(*) FROM workflows_workflow", [])
+
+
+def test_a_statement_can_carry_the_commit_of_the_outermost_block(operator):
+    hooks = []
+    with CaptureQueriesContext(connection) as queries, transaction.atomic():
+        Workflow.objects.create(slug="carried", name="carried", owner=operator)
+        transaction.on_commit(lambda: hooks.append("ran"))
+        with connection.cursor() as cursor:
+            committed = _count_in_same_round_trip_as_commit(cursor)
+            assert cursor.fetchone() == (1,)  # the statement's own result, not the COMMIT's
+        assert committed
+        assert _server_status() == TransactionStatus.IDLE
+        assert hooks == []  # on_commit hooks still wait for the block's end
+
+    assert hooks == ["ran"]
+    sent = [query["sql"] for query in queries.captured_queries]
+    assert sent[-1].endswith(";\nCOMMIT")
+    assert "COMMIT" not in sent  # the block's own commit sent nothing more
+    assert Workflow.objects.filter(slug="carried").exists()
+
+
+def test_no_statement_may_follow_the_carried_commit(operator):
+    with pytest.raises(TransactionManagementError), transaction.atomic():
+        Workflow.objects.create(slug="committed", name="committed", owner=operator)
+        with connection.cursor() as cursor:
+            _count_in_same_round_trip_as_commit(cursor)
+        Workflow.objects.create(slug="refused", name="refused", owner=operator)
+    assert set(Workflow.objects.values_list("slug", flat=True)) == {"committed"}
+    assert Workflow.objects.count() == 1  # and the connection works as before afterwards
+
+
+def test_inside_a_nested_block_the_statement_does_not_commit(operator):
+    with pytest.raises(RuntimeError), transaction.atomic():
+        Workflow.objects.create(slug="outer", name="outer", owner=operator)
+        with transaction.atomic(), connection.cursor() as cursor:
+            assert not _count_in_same_round_trip_as_commit(cursor)
+            assert cursor.fetchone() == (1,)
+        assert _server_status() == TransactionStatus.INTRANS
+        raise RuntimeError
+    assert not Workflow.objects.exists()
+
+
+def test_a_carried_commit_that_fails_rolls_the_block_back(operator):
+    with pytest.raises(DataError), transaction.atomic():
+        Workflow.objects.create(slug="lost", name="lost", owner=operator)
+        with connection.cursor() as cursor:
+            connection.execute_and_commit(cursor, "SELECT 1 / 0", [])
+    assert _server_status() == TransactionStatus.IDLE
+    assert not Workflow.objects.filter(slug="lost").exists()

@@ -10,12 +10,14 @@ COMMIT and ROLLBACK are sent only if it did. Everything else is Django's Postgre
 from django.core.exceptions import ImproperlyConfigured
 from django.db.backends.postgresql import base
 from django.db.backends.utils import CursorDebugWrapper, CursorWrapper, debug_transaction
+from django.db.transaction import TransactionManagementError
 from psycopg.pq import TransactionStatus
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
     begin_pending = False  # Django opened a transaction the server has not been told of yet
     in_server_transaction = False
+    committed_early = False  # execute_and_commit committed the transaction Django still holds
 
     def get_connection_params(self):
         params = super().get_connection_params()
@@ -29,7 +31,7 @@ class DatabaseWrapper(base.DatabaseWrapper):
     def get_new_connection(self, conn_params):
         connection = super().get_new_connection(conn_params)
         connection.autocommit = True  # for good: BEGIN is this backend's to send
-        self.begin_pending = self.in_server_transaction = False
+        self.begin_pending = self.in_server_transaction = self.committed_early = False
         return connection
 
     def _set_autocommit(self, autocommit):
@@ -50,6 +52,24 @@ class DatabaseWrapper(base.DatabaseWrapper):
         self.in_server_transaction = began
         self.begin_pending = not began and not self.get_autocommit()
 
+    def execute_and_commit(self, cursor, sql: str, params) -> bool:
+        """Execute a statement that ends the outermost atomic block, and COMMIT in the same round
+        trip (the cursor is left at the statement's own result); return whether it committed.
+
+        atomic()'s own commit then sends nothing and runs the on_commit hooks; until then no
+        statement may run. Inside a nested block, or one that must roll back, it only executes.
+        """
+        if len(self.atomic_blocks) != 1 or self.needs_rollback or self.get_autocommit():
+            cursor.execute(sql, params)
+            return False
+        try:
+            cursor.execute(f"{sql};\nCOMMIT", params)
+        except Exception:
+            self.transaction_state_from_server()
+            raise
+        self.in_server_transaction, self.committed_early = False, True
+        return True
+
     def _commit(self):
         self._end("COMMIT")
 
@@ -58,6 +78,7 @@ class DatabaseWrapper(base.DatabaseWrapper):
 
     def _end(self, command: str) -> None:
         self.begin_pending = not self.autocommit  # a manual transaction goes on with a new one
+        self.committed_early = False
         if self.connection is not None and self.in_server_transaction:
             self.in_server_transaction = False
             with debug_transaction(self, command), self.wrap_database_errors:
@@ -75,6 +96,7 @@ class _BeginsTransactions:
 
     def _execute(self, sql, params, *ignored_wrapper_args):
         db = self.db
+        _refuse_after_early_commit(db)
         if not db.begin_pending:
             return super()._execute(sql, params, *ignored_wrapper_args)
         named_cursor = getattr(self.cursor, "name", None)
@@ -93,8 +115,14 @@ class _BeginsTransactions:
         return result
 
     def _executemany(self, sql, param_list, *ignored_wrapper_args):
+        _refuse_after_early_commit(self.db)
         self.db.begin_if_pending()
         return super()._executemany(sql, param_list, *ignored_wrapper_args)
+
+
+def _refuse_after_early_commit(db) -> None:
+    if db.committed_early:
+        raise TransactionManagementError("The transaction was committed: nothing may follow.")
 
 
 class _BeginningCursorWrapper(_BeginsTransactions, CursorWrapper):

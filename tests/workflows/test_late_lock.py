@@ -7,6 +7,7 @@ import threading
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from tests.workflows.test_durability import step_run_of
 from workflows.engine import runner
@@ -21,6 +22,26 @@ ONE_STEP = """
 slug: one-step
 steps:
   - id: only
+    tool: noop
+"""
+
+TWO_ROOTS = """
+slug: two-roots-only
+steps:
+  - id: left
+    needs: []
+    tool: noop
+  - id: right
+    needs: []
+    tool: noop
+"""
+
+TWO_IN_A_CHAIN = """
+slug: two-in-a-chain
+steps:
+  - id: first
+    tool: noop
+  - id: second
     tool: noop
 """
 
@@ -234,3 +255,60 @@ def test_a_cancel_holding_the_run_does_not_deadlock_with_a_step_finishing(make_w
         StepStatus.CANCELLED
     }
     assert_events_dense(run)
+
+
+def test_a_step_that_leaves_its_run_as_it_is_commits_with_its_write(make_workflow, operator):
+    run, _ = run_start(workflow=make_workflow(TWO_IN_A_CHAIN), inputs={}, started_by=operator)
+    first = step_run_of(run, "first")
+
+    with CaptureQueriesContext(connection) as queries:
+        result = runner.step_run_execute(run_id=run.pk, step_run_id=first.pk, worker="t")
+
+    # then: two round trips, the read (with BEGIN) and the writes (with COMMIT)
+    assert result == "succeeded"
+    # (Django logs a "BEGIN" when the block opens; config.db sends it with the first statement)
+    sent = [query["sql"] for query in queries.captured_queries if query["sql"] != "BEGIN"]
+    assert len(sent) == 2, sent
+    assert sent[0].startswith("BEGIN;")
+    assert sent[1].endswith(";\nCOMMIT")
+    run.refresh_from_db()
+    assert (run.status, run.progress_done, run.steps_busy) == (RunStatus.RUNNING, 1, 1)
+    assert step_run_of(run, "second").status == StepStatus.PENDING
+    assert_events_dense(run)
+
+
+def test_a_step_whose_counts_went_stale_finishes_the_run_after_all(
+    make_workflow, operator, monkeypatch
+):
+    # given: "left" read its run (no step done of two), and "right" then finished
+    run, _ = run_start(workflow=make_workflow(TWO_ROOTS), inputs={}, started_by=operator)
+    left, right = step_run_of(run, "left"), step_run_of(run, "right")
+    inside, go = threading.Event(), threading.Event()
+    performed = []
+    perform = runner._perform
+
+    def perform_paused(claim):
+        performed.append(claim.step.id)
+        if claim.step.id == "left" and not go.is_set():
+            inside.set()
+            go.wait(timeout=HANG_GUARD_S)
+        return perform(claim)
+
+    monkeypatch.setattr(runner, "_perform", perform_paused)
+    delivery = Delivery(run, left).start()
+    assert inside.wait(timeout=HANG_GUARD_S), "the delivery never reached the step's work"
+    assert runner.step_run_execute(run_id=run.pk, step_run_id=right.pk, worker="t") == "succeeded"
+
+    # when: "left" records, judging from its read that the run goes on
+    go.set()
+    result = delivery.finish()
+
+    # then: its write found the run's counts changed, rolled back, and the step ran again with
+    # the run locked, which completed the run (without the check it would stay RUNNING)
+    assert result == "succeeded"
+    assert performed.count("left") == 2
+    run.refresh_from_db()
+    assert (run.status, run.progress_done, run.steps_busy) == (RunStatus.COMPLETED, 2, 0)
+    kinds = assert_events_dense(run)
+    assert kinds.count("step.succeeded") == 2
+    assert run.events.filter(type="run.status", payload__to=RunStatus.COMPLETED).count() == 1

@@ -17,14 +17,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
 
-from django.db import connection, transaction
-from django.db.models import F
+from django.db import DatabaseError, connection, transaction
+from django.db.models import F, Q
 
 from workflows.engine.broadcast import broadcast
 from workflows.engine.events import event_message, events_buffer_open
 from workflows.engine.prepared import PREPARED_ROWS_MAX, prepared
 from workflows.engine.rows import COPY_FROM_ROWS, row_insert, rows_deferred
-from workflows.models import Run, RunEvent, StepRun, Workflow, WorkflowVersion
+from workflows.models import Run, RunEvent, RunStatus, StepRun, Workflow, WorkflowVersion
 
 # The parsed spec is cached per process (spec_for_version): skip decoding it under the lock.
 _NOT_UNDER_LOCK = ("version__spec", "version__source", "result")
@@ -32,6 +32,8 @@ _NOT_UNDER_LOCK = ("version__spec", "version__source", "result")
 COUNTERS = ("progress_done", "steps_busy")
 # What run_lock and run_sync read back: what other transactions may have changed.
 _CURRENT = ("status", "state", "event_seq", *COUNTERS)
+# Raised by the database function chameleon_run_moved_on (migration 0004).
+RUN_MOVED_ON_SQLSTATE = "CH001"
 
 
 class RunMovedOn(Exception):
@@ -119,19 +121,23 @@ def run_lock(run: Run) -> None:
     _adopt(run, current, written={})
 
 
-def run_sync(run: Run) -> None:
+def run_sync(run: Run, *, settled: bool = False, commit: bool = False) -> None:
     """Write the run's buffered events and counter changes, in one statement that also takes the
     run's row lock if this transaction does not hold it yet; bring the run up to date.
 
     Events are numbered here, under the lock, so `seq` is dense and in commit order: a reader
     polling `after=seq` never skips one. They are broadcast after commit.
+
+    `settled`: the caller found nothing to settle (engine.progress.run_settle) from the counts as
+    read; the write checks that against the current counts, or raises RunMovedOn. `commit`: the
+    transaction ends here, and the write carries its COMMIT (config.db).
     """
     events, run.pending_events = run.pending_events, []
     as_read = run.__dict__["as_read"]
     deltas = {field: getattr(run, field) - as_read[field] for field in COUNTERS}
     if not events and not any(deltas.values()):
         return
-    current = _run_write(run, events, deltas)
+    current = _run_write(run, events, deltas, settled=settled, commit=commit)
     _adopt(run, current, written=deltas)
     first = run.event_seq - len(events) + 1
     run_id = str(run.pk)
@@ -153,36 +159,50 @@ def _adopt(run: Run, current: dict, *, written: dict) -> None:
     run.__dict__["held"] = True
 
 
-def _run_write(run: Run, events: list, deltas: dict) -> dict:
+def _run_write(run: Run, events: list, deltas: dict, *, settled: bool, commit: bool) -> dict:
     """UPDATE the run's counters and INSERT its events numbered from the new event_seq: in one
-    statement on PostgreSQL, unless the events are so many that copying them in is cheaper."""
-    # Not holding the lock yet, write only if the run's status is still the one read: the run
-    # may have ended meanwhile (and its counters been reset), which run_lock then reports.
-    status = None if run.__dict__.get("held") else run.__dict__["as_read"]["status"]
+    statement on PostgreSQL, unless the events are so many that copying them in is cheaper.
+
+    Not holding the run's lock yet, it writes only if the run's status is still the one read
+    (the run may have ended meanwhile, its counters reset) and, if `settled`, if the current
+    counts still need no settling; if not, it raises RunMovedOn and writes nothing.
+    """
+    guard = "" if run.__dict__.get("held") else "settled" if settled else "status"
+    params = [len(events), deltas["progress_done"], deltas["steps_busy"], run.pk]
+    params += [run.__dict__["as_read"]["status"]] if guard else []
+    params += [deltas["progress_done"], deltas["steps_busy"], deltas["steps_busy"]] * (
+        guard == "settled"
+    )
     if connection.vendor == "postgresql":
         in_statement = events if len(events) < COPY_FROM_ROWS else []
         json = RunEvent._meta.get_field("payload")
-        params = [len(events), deltas["progress_done"], deltas["steps_busy"], run.pk, status]
         params += [len(in_statement)] if in_statement else []
         for number, (kind, payload, at) in enumerate(in_statement, start=1):
             params += [number, kind, json.get_db_prep_save(payload, connection), at]
+        params += [run.pk] if guard else []
+        sql = _run_write_sql(len(in_statement), guard)
+        if len(in_statement) <= PREPARED_ROWS_MAX:
+            sql = prepared(sql, f"run_write_{len(in_statement)}_{guard or 'held'}")
         with connection.cursor() as cursor:
-            sql = _run_write_sql(len(in_statement))
-            if len(in_statement) <= PREPARED_ROWS_MAX:
-                sql = prepared(sql, f"run_write_{len(in_statement)}")
-            cursor.execute(sql, params)
-            row = cursor.fetchone()
-        current = row and _converted(_CURRENT, row)
+            try:
+                if commit and len(in_statement) == len(events):
+                    connection.execute_and_commit(cursor, sql, params)
+                else:
+                    cursor.execute(sql, params)
+            except DatabaseError as exc:
+                if getattr(exc.__cause__, "sqlstate", None) == RUN_MOVED_ON_SQLSTATE:
+                    raise RunMovedOn(str(exc.__cause__)) from None
+                raise
+            current = _converted(_CURRENT, cursor.fetchone())
     else:  # the embedded SQLite: no writes in a WITH
         in_statement = []
-        guarded = Run.objects.filter(pk=run.pk, **({"status": status} if status else {}))
-        written = guarded.update(
+        written = Run.objects.filter(*_run_write_guard(guard, run, deltas), pk=run.pk).update(
             event_seq=F("event_seq") + len(events),
             **{field: F(field) + delta for field, delta in deltas.items()},
         )
-        current = written and Run.objects.values(*_CURRENT).get(pk=run.pk)
-    if not current:
-        run_lock(run)  # the run moved on: this raises RunMovedOn
+        if not written:
+            raise RunMovedOn(f"run {run.pk} moved on since it was read")
+        current = Run.objects.values(*_CURRENT).get(pk=run.pk)
     if not in_statement:
         first = current["event_seq"] - len(events) + 1
         row_insert(
@@ -194,24 +214,53 @@ def _run_write(run: Run, events: list, deltas: dict) -> dict:
     return current
 
 
+def _run_write_guard(guard: str, run: Run, deltas: dict) -> list[Q]:
+    """_run_write_sql's guard, for the ORM."""
+    if not guard:
+        return []
+    conditions = [Q(status=run.__dict__["as_read"]["status"])]
+    if guard == "settled":
+        done, busy = deltas["progress_done"], deltas["steps_busy"]
+        conditions += [
+            Q(progress_done__lt=F("progress_total") - done),
+            ~Q(status=RunStatus.RUNNING, steps_busy=-busy),
+            ~Q(status=RunStatus.WAITING, steps_busy__gt=-busy),
+        ]
+    return conditions
+
+
 @cache
-def _run_write_sql(event_count: int) -> str:
+def _run_write_sql(event_count: int, guard: str) -> str:
     runs, events = _table(Run), _table(RunEvent)
     returning = ", ".join(_CURRENT)
-    moved = (
-        f"UPDATE {runs} SET event_seq = event_seq + %s, progress_done = progress_done + %s,"
-        f" steps_busy = steps_busy + %s WHERE id = %s AND status = coalesce(%s, status)"
-        f" RETURNING id, {returning}"
+    where = "id = %s"
+    if guard:
+        where += " AND status = %s"
+    if guard == "settled":  # what engine.progress.run_settle would change, with the new counts
+        where += (
+            " AND progress_done + %s < progress_total"
+            f" AND NOT (status = '{RunStatus.RUNNING}' AND steps_busy + %s = 0)"
+            f" AND NOT (status = '{RunStatus.WAITING}' AND steps_busy + %s > 0)"
+        )
+    sql = (
+        f"WITH moved AS (UPDATE {runs} SET event_seq = event_seq + %s,"
+        f" progress_done = progress_done + %s, steps_busy = steps_busy + %s"
+        f" WHERE {where} RETURNING id, {returning})"
     )
-    if not event_count:
-        return f"WITH moved AS ({moved}) SELECT {returning} FROM moved"
-    rows = ", ".join(["(%s::integer, %s::varchar, %s::jsonb, %s::timestamptz)"] * event_count)
+    if event_count:
+        rows = ", ".join(["(%s::integer, %s::varchar, %s::jsonb, %s::timestamptz)"] * event_count)
+        sql += (
+            f", written AS (INSERT INTO {events} (run_id, seq, type, payload, at)"
+            f" SELECT moved.id, moved.event_seq - %s + new.n, new.type, new.payload, new.at"
+            f" FROM moved, (VALUES {rows}) AS new (n, type, payload, at))"
+        )
+    if not guard:
+        return f"{sql} SELECT {returning} FROM moved"
+    # Raise rather than return no row: a COMMIT may follow in the same message (config.db).
     return (
-        f"WITH moved AS ({moved}), written AS ("
-        f"INSERT INTO {events} (run_id, seq, type, payload, at)"
-        f" SELECT moved.id, moved.event_seq - %s + new.n, new.type, new.payload, new.at"
-        f" FROM moved, (VALUES {rows}) AS new (n, type, payload, at))"
-        f" SELECT {returning} FROM moved"
+        f"{sql} SELECT {', '.join(f'moved.{name}' for name in _CURRENT)} FROM (SELECT CASE"
+        " WHEN EXISTS (SELECT FROM moved) THEN 0 ELSE chameleon_run_moved_on(%s) END) AS checked"
+        " LEFT JOIN moved ON true"
     )
 
 

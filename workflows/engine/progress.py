@@ -313,8 +313,16 @@ def step_finish(
         steps_start(run, spec, spec.graph.dependents[step.id])
 
 
-def run_settle(run: Run, spec: WorkflowSpec) -> None:
-    """Complete the run when every step is done; otherwise keep RUNNING/WAITING truthful."""
+def run_settle(run: Run, spec: WorkflowSpec, *, commit: bool = False) -> None:
+    """Complete the run when every step is done; otherwise keep RUNNING/WAITING truthful.
+
+    `commit`: the transaction ends after this. When the counts as read need no settling, the
+    write that checks them against the current counts also carries the COMMIT; the run's lock is
+    then held only while the server runs that one message.
+    """
+    if commit and _settled(run):
+        run_sync(run, settled=True, commit=True)
+        return
     run_sync(run)  # the current counts, under the run's lock
     run_lock(run)  # (taken by run_sync, unless it had nothing to write)
     if run.is_terminal:
@@ -327,6 +335,18 @@ def run_settle(run: Run, spec: WorkflowSpec) -> None:
         run_transition(run, RunStatus.WAITING)
     elif run.status == RunStatus.WAITING and busy:
         run_transition(run, RunStatus.RUNNING)
+
+
+def _settled(run: Run) -> bool:
+    """Whether run_settle would leave the run as it is, by its counts (current once locked)."""
+    if run.is_terminal:
+        return True
+    busy = run.steps_busy > 0
+    return (
+        run.progress_done < run.progress_total
+        and not (run.status == RunStatus.RUNNING and not busy)
+        and not (run.status == RunStatus.WAITING and busy)
+    )
 
 
 def _complete(run: Run, spec: WorkflowSpec) -> None:

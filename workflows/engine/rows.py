@@ -44,10 +44,11 @@ class _Batch:
         statements = self._take()
         cursor = context["cursor"]
         if statements and not many and isinstance(params, list | tuple) and _batchable(cursor):
+            waiting = len(statements)
             statements.append((sql, params))
             result = execute(*_joined(statements), many, context)
-            while cursor.nextset():  # the caller reads its own statement's result: the last
-                pass
+            for _ in range(waiting):  # on to the result of the caller's statement
+                cursor.nextset()
             return result
         if statements:
             with connection.cursor() as batch_cursor:

@@ -188,7 +188,7 @@ def _record(run: Run, claim: Claim, rendered, outcome, error: str) -> str:
             row_update(run, ["degraded"])
         attempt_succeeded(run, spec, step_run, outcome.output)
         result = "succeeded"
-    run_settle(run, spec)
+    run_settle(run, spec, commit=True)  # the delivery's transaction ends with this
     return result
 
 
@@ -230,5 +230,5 @@ def step_run_resume(*, run_id, step_run_id: int) -> bool:
         spec = spec_for_version(run.version)
         if not step_run_resume_if_ready(run, spec, step_run):
             return False
-        run_settle(run, spec)
+        run_settle(run, spec, commit=True)
         return True

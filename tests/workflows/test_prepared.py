@@ -1,0 +1,56 @@
+"""engine.prepared: statements prepared once per connection, sent as EXECUTE."""
+
+import pytest
+from django.db import connection
+
+from workflows.engine import prepared as prepared_module
+from workflows.engine.prepared import prepared
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+SQL = "SELECT %s::integer + %s::integer"
+
+
+def _prepared_on_server() -> dict[str, str]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT name, statement FROM pg_prepared_statements")
+        return dict(cursor.fetchall())
+
+
+def _run(statement: str, params: list):
+    with connection.cursor() as cursor:
+        cursor.execute(statement, params)
+        return cursor.fetchone()[0]
+
+
+def test_a_statement_is_prepared_once_and_then_executed_by_name():
+    first = prepared(SQL, "sum")
+    again = prepared(SQL, "sum")
+
+    assert first == again
+    assert first.startswith("EXECUTE chameleon_sum_")
+    assert _run(first, [2, 3]) == 5
+    name = first.split()[1].split("(")[0]
+    on_server = _prepared_on_server()
+    assert [other for other in on_server if other.startswith("chameleon_sum_")] == [name]
+    assert "$1::integer + $2::integer" in on_server[name]
+
+
+def test_a_new_connection_prepares_it_again():
+    prepared(SQL, "sum")
+    connection.close()
+
+    statement = prepared(SQL, "sum")
+
+    assert _run(statement, [4, 5]) == 9
+
+
+def test_past_the_cap_statements_go_as_they_are(monkeypatch):
+    monkeypatch.setattr(prepared_module, "PREPARED_MAX", 1)
+    kept = prepared(SQL, "sum")
+
+    other = "SELECT %s::integer * %s::integer"
+
+    assert prepared(other, "product") == other
+    assert _run(other, [4, 5]) == 20
+    assert prepared(SQL, "sum") == kept
