@@ -43,23 +43,24 @@ class _Batch:
         itself when it can ride in the same round trip."""
         statements = self._take()
         cursor = context["cursor"]
-        if statements and not many and isinstance(params, list | tuple) and _batchable(cursor):
+        positional = params is None or isinstance(params, list | tuple)
+        if statements and not many and positional and _batchable(cursor):
             waiting = len(statements)
             statements.append((sql, params))
-            result = execute(*_joined(statements), many, context)
+            result = execute(_joined(statements), None, many, context)
             for _ in range(waiting):  # on to the result of the caller's statement
                 cursor.nextset()
             return result
         if statements:
             with connection.cursor() as batch_cursor:
-                batch_cursor.execute(*_joined(statements))
+                batch_cursor.execute(_joined(statements))
         return execute(sql, params, many, context)
 
     def flush(self) -> None:
         statements = self._take()
         if statements:
             with connection.cursor() as cursor:
-                cursor.execute(*_joined(statements))
+                cursor.execute(_joined(statements))
 
     def _take(self) -> list[tuple[str, list]]:
         """The waiting statements; big groups of new rows are copied in first, on their own."""
@@ -69,20 +70,27 @@ class _Batch:
         # row inserted in this batch). Grouping reorders INSERTs of different tables, which is
         # safe because Django makes PostgreSQL's foreign keys DEFERRABLE INITIALLY DEFERRED.
         for (model, columns), rows in inserts.items():
-            table = connection.ops.quote_name(model._meta.db_table)
-            quoted = ", ".join(connection.ops.quote_name(column) for column in columns)
             if len(rows) >= COPY_FROM_ROWS:
-                _copy(f"COPY {table} ({quoted}) FROM STDIN", rows)
+                _copy(f"COPY {_table_columns(model, columns)} FROM STDIN", rows)
                 continue
-            placeholders = ", ".join(["(" + ", ".join(["%s"] * len(columns)) + ")"] * len(rows))
-            values = [value for row in rows for value in row]
-            sql = f"INSERT INTO {table} ({quoted}) VALUES {placeholders}"
+            sql = _insert_sql(model, columns, len(rows))
             if len(rows) <= PREPARED_ROWS_MAX:
                 sql = prepared(sql, f"insert_{model._meta.db_table}")
-            statements.append((sql, values))
+            statements.append((sql, [value for row in rows for value in row]))
         statements += self.updates
         self.updates = []
         return statements
+
+
+def _table_columns(model: type[Model], columns: tuple[str, ...]) -> str:
+    quote = connection.ops.quote_name
+    return f"{quote(model._meta.db_table)} ({', '.join(quote(column) for column in columns)})"
+
+
+@cache
+def _insert_sql(model: type[Model], columns: tuple[str, ...], row_count: int) -> str:
+    row = "(" + ", ".join(["%s"] * len(columns)) + ")"
+    return f"INSERT INTO {_table_columns(model, columns)} VALUES {', '.join([row] * row_count)}"
 
 
 def _copy(sql: str, rows: list[list]) -> None:
@@ -95,13 +103,13 @@ def _copy(sql: str, rows: list[list]) -> None:
             copy.write_row(row)
 
 
-def _joined(statements: list[tuple[str, list]]) -> tuple[str, list]:
-    # Several statements in one execute: Django's psycopg cursors bind parameters client-side
-    # and send the query with the simple query protocol, which allows it.
-    return (
-        ";\n".join(sql for sql, _ in statements),
-        [value for _, params in statements for value in params],
-    )
+def _joined(statements: list[tuple[str, list | None]]) -> str:
+    """Several statements as one query, to send with no parameters. Django's psycopg cursors
+    bind parameters on the client and send the simple query protocol, which allows several
+    statements. Each is bound on its own: psycopg caches how it parses short statements, not
+    the long joined one."""
+    binder = connections[DEFAULT_DB_ALIAS].connection.cursor()
+    return ";\n".join(binder.mogrify(sql, params) for sql, params in statements)
 
 
 def _batchable(cursor) -> bool:
