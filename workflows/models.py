@@ -163,7 +163,8 @@ class RunStep(models.Model):
     The unique (run, step_id) pair is what makes starting a step, e.g. a join, happen once.
     """
 
-    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="run_steps")
+    # Indexed as the first column of unique_run_step (every index costs each write of the row).
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="run_steps", db_index=False)
     step_id = models.CharField(max_length=100)
     status = models.CharField(max_length=16, choices=StepStatus.choices)
     output = models.JSONField(null=True, blank=True)
@@ -187,7 +188,9 @@ class RunStep(models.Model):
 class StepRun(models.Model):
     """One execution attempt of one iteration of a step; what a Celery task executes by id."""
 
-    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="step_runs")
+    # Indexed as the first column of unique_step_execution: a step run is written two or three
+    # times and each write adds an entry to every index, so it has no index it can do without.
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="step_runs", db_index=False)
     run_step = models.ForeignKey(RunStep, on_delete=models.CASCADE, related_name="step_runs")
     step_id = models.CharField(max_length=100)
     kind = models.CharField(max_length=32)
@@ -217,8 +220,6 @@ class StepRun(models.Model):
             )
         ]
         indexes = [
-            # "Is anything of this run still pending or running?" without walking its history.
-            models.Index(fields=["run", "status"], name="steprun_run_status"),
             models.Index(
                 fields=["due_at"],
                 name="steprun_pending_due",
@@ -248,7 +249,8 @@ class StepRun(models.Model):
 class RunEvent(models.Model):
     """Append-only history of a run; `seq` is dense and ordered per run."""
 
-    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="events")
+    # Indexed as the first column of unique_run_event_seq.
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="events", db_index=False)
     seq = models.PositiveBigIntegerField()
     type = models.CharField(max_length=64)
     payload = models.JSONField(default=dict)
