@@ -3,7 +3,7 @@ import random
 import uuid
 
 import pytest
-from asgiref.sync import async_to_sync
+from asgiref.sync import async_to_sync, sync_to_async
 from channels.layers import get_channel_layer
 
 from workflows.engine.broadcast import RUNS_GROUP, broadcast, run_group
@@ -13,8 +13,7 @@ pytestmark = pytest.mark.django_db
 
 
 async def _receive(layer, channel, first_within: float) -> list[dict]:
-    """Messages on `channel`: wait up to `first_within` s for the first, then 0.5 s for each next
-    (broadcasts leave from a background loop that may still be sending other tests' events)."""
+    """Messages on `channel`: wait up to `first_within` s for the first, 0.5 s for each next."""
     messages, timeout = [], first_within
     while True:
         try:
@@ -66,7 +65,7 @@ def test_events_are_broadcast_after_commit_to_the_run_and_runs_groups(
         ]
 
 
-def test_quick_successive_broadcasts_arrive_once_each_and_in_order_per_run_and_group():
+def test_successive_broadcasts_arrive_once_each_and_in_order_per_run_and_group():
     # given: 50 batches of 1-3 events for two runs, interleaved, numbered in order per run
     run_ids = [str(uuid.uuid4()), str(uuid.uuid4())]
     sent: dict[str, list[dict]] = {run_id: [] for run_id in run_ids}
@@ -88,9 +87,8 @@ def test_quick_successive_broadcasts_arrive_once_each_and_in_order_per_run_and_g
         await layer.group_add(RUNS_GROUP, everything)
         for run_id, channel in per_run.items():
             await layer.group_add(run_group(run_id), channel)
-        # when
-        for run_id, events in batches:
-            broadcast(run_id, events)
+        # when: sent as the engine sends them, from sync code after each commit
+        await sync_to_async(lambda: [broadcast(run_id, events) for run_id, events in batches])()
         received = {
             channel: await _receive(layer, channel, first_within=10)
             for channel in (everything, *per_run.values())

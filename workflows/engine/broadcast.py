@@ -1,9 +1,10 @@
-"""Send run events to Channels groups from a background event loop, in commit order.
+"""Send run events to Channels groups after commit, from the thread that committed them.
 
-Broadcasting is best effort and off the engine's hot path: the events are already committed,
-and a client that missed some reads them from the API with `after=<seq>`. One loop thread per
-process (started lazily, and again after a fork) keeps one connection to the channel layer
-instead of opening one per call, and one queue keeps messages in the order they were sent.
+Broadcasting is best effort: the events are already committed, and a client that missed some
+reads them from the API with `after=<seq>`. The sends run on one event loop per process (kept,
+so the channel layer keeps its connection), in the committing thread, one thread at a time.
+Not on a background thread: a step's worker would then trade the GIL with it at every wait
+for the database, which measured (bench/) as a third of a short step's time.
 """
 
 import asyncio
@@ -15,7 +16,7 @@ from channels.layers import get_channel_layer
 
 logger = logging.getLogger(__name__)
 RUNS_GROUP = "runs"
-COALESCE_MAX = 200  # queued broadcasts sent as one message per group
+SEND_TIMEOUT_S = 2.0  # a broker that does not answer delays the step no longer than this
 
 
 def run_group(run_id: str) -> str:
@@ -27,50 +28,32 @@ class _Broadcaster:
         self._guard = threading.Lock()
         self._pid = None
         self._loop = None
-        self._queue = None
 
     def send(self, run_id: str, messages: list[dict]) -> None:
         layer = get_channel_layer()
         if layer is None:
             return
-        loop, queue = self._started()
-        loop.call_soon_threadsafe(queue.put_nowait, (layer, run_id, messages))
-
-    def _started(self):
+        sending = _send(layer, [(run_group(run_id), messages), (RUNS_GROUP, messages)])
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is not None:  # called from async code: send from its loop
+            running.create_task(sending)
+            return
         with self._guard:
             if self._pid != os.getpid():  # first use in this process, or a forked child
-                self._loop = asyncio.new_event_loop()
-                self._queue = asyncio.Queue()
-                self._pid = os.getpid()
-                threading.Thread(
-                    target=self._run, args=(self._loop, self._queue), name="run-events", daemon=True
-                ).start()
-            return self._loop, self._queue
-
-    @staticmethod
-    def _run(loop, queue):
-        asyncio.set_event_loop(loop)
-        loop.run_until_complete(_forward(queue))
+                self._loop, self._pid = asyncio.new_event_loop(), os.getpid()
+            self._loop.run_until_complete(sending)
 
 
-async def _forward(queue: asyncio.Queue) -> None:
-    while True:
-        batches = [await queue.get()]
-        while not queue.empty() and len(batches) < COALESCE_MAX:
-            batches.append(queue.get_nowait())
-        # What piled up while the last sends were out leaves together: one message per run
-        # group and one for `runs`, events still in commit order within each.
-        layer = batches[0][0]
-        by_run: dict[str, list[dict]] = {}
-        for _, run_id, messages in batches:
-            by_run.setdefault(run_id, []).extend(messages)
-        sends = [(run_group(run_id), events) for run_id, events in by_run.items()]
-        sends.append((RUNS_GROUP, [event for events in by_run.values() for event in events]))
-        for group, events in sends:
-            try:
-                await layer.group_send(group, {"type": "run.events", "events": events})
-            except Exception:
-                logger.exception("broadcasting events to %s failed", group)
+async def _send(layer, sends: list[tuple[str, list[dict]]]) -> None:
+    for group, events in sends:
+        message = {"type": "run.events", "events": events}
+        try:
+            await asyncio.wait_for(layer.group_send(group, message), SEND_TIMEOUT_S)
+        except Exception:
+            logger.exception("broadcasting events to %s failed", group)
 
 
 _broadcaster = _Broadcaster()
