@@ -104,11 +104,12 @@ def _note_read(run: Run) -> None:
 
 @contextmanager
 def recording(run: Run) -> Iterator[None]:
-    """Buffer the run's events and the engine's writes; send them at the end of the block."""
+    """Buffer the run's events and the engine's writes; send them at the end of the block, with
+    the COMMIT if the block ends the transaction (its callers end theirs right after it)."""
     with rows_deferred():
         events_buffer_open(run)
         yield
-        run_sync(run)
+        run_sync(run, commit=True)
 
 
 def run_lock(run: Run) -> None:
