@@ -199,3 +199,26 @@ def test_cancelling_a_run_stops_its_steps_and_discards_a_running_step_s_late_res
     assert step_run_of(run, "call").status == StepStatus.CANCELLED
     assert not StepRun.objects.filter(run=run, step_id="after").exists()
     assert not run.events.filter(type="step.succeeded").exists()
+
+
+def test_the_steps_a_run_starts_at_once_go_to_the_broker_through_one_producer(
+    celery_worker, make_workflow, operator, monkeypatch
+):
+    roots = "".join(f"  - id: s{n}\n    needs: []\n    tool: noop\n" for n in range(20))
+    workflow = make_workflow(f"slug: wide\nsteps:\n{roots}")
+    acquired = []
+    acquire = current_app.producer_or_acquire
+
+    def counted(producer=None):
+        if producer is None:  # send_task passes the one it was given back in
+            acquired.append("from the pool")
+        return acquire(producer)
+
+    monkeypatch.setattr(current_app, "producer_or_acquire", counted)
+
+    run, _ = run_start(workflow=workflow, inputs={}, started_by=operator)
+    run = wait_for_run(run)
+
+    assert acquired == ["from the pool"]  # once, for the 20 messages
+    assert run.status == RunStatus.COMPLETED
+    assert run.progress_done == 20

@@ -312,3 +312,19 @@ def test_a_step_whose_counts_went_stale_finishes_the_run_after_all(
     kinds = assert_events_dense(run)
     assert kinds.count("step.succeeded") == 2
     assert run.events.filter(type="run.status", payload__to=RunStatus.COMPLETED).count() == 1
+
+
+def test_a_run_locked_block_that_ends_its_transaction_commits_with_its_last_write(
+    make_workflow, operator
+):
+    run, _ = run_start(workflow=make_workflow(TWO_IN_A_CHAIN), inputs={}, started_by=operator)
+
+    with CaptureQueriesContext(connection) as queries:
+        run_cancel(run_id=run.pk)
+
+    sent = [query["sql"] for query in queries.captured_queries if query["sql"] != "BEGIN"]
+    assert sent[-1].endswith(";\nCOMMIT")
+    assert "COMMIT" not in sent
+    run.refresh_from_db()
+    assert run.status == RunStatus.CANCELLED
+    assert "run.status" in assert_events_dense(run)

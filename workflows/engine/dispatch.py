@@ -9,12 +9,31 @@ EXECUTE_STEP_TASK = "workflows.execute_step"
 RESUME_STEP_TASK = "workflows.resume_step"
 
 
-def dispatch_on_commit(step_run: StepRun, timeout_s: float) -> None:
-    run_id, step_run_id = str(step_run.run_id), step_run.pk
-    transaction.on_commit(lambda: dispatch(run_id, step_run_id, timeout_s))
+def dispatch_later(run, step_run: StepRun, timeout_s: float) -> None:
+    """Dispatch the step run when the transaction recording `run` commits (engine.locks)."""
+    run.__dict__.setdefault("dispatches", []).append((step_run, timeout_s))
 
 
-def dispatch(run_id: str, step_run_id: int, timeout_s: float) -> None:
+def dispatches_on_commit(run) -> None:
+    """Register what dispatch_later collected for `run`; called once, as its recording ends."""
+    dispatch_on_commit(run.__dict__.pop("dispatches", []))
+
+
+def dispatch_on_commit(dispatches: list[tuple[StepRun, float]]) -> None:
+    """Send the step runs to Celery once the transaction commits, through one producer (taking
+    one from the pool costs a quarter of a send, and a run can start thousands of steps)."""
+    messages = [(str(step_run.run_id), step_run.pk, timeout) for step_run, timeout in dispatches]
+    if messages:
+        transaction.on_commit(lambda: _dispatch_all(messages))
+
+
+def _dispatch_all(messages: list[tuple[str, int, float]]) -> None:
+    with current_app.producer_or_acquire() as producer:
+        for run_id, step_run_id, timeout_s in messages:
+            dispatch(run_id, step_run_id, timeout_s, producer=producer)
+
+
+def dispatch(run_id: str, step_run_id: int, timeout_s: float, producer=None) -> None:
     # The soft limit raises inside the step (recorded as a timeout); the hard limit kills a step
     # that ignores it. Both need the prefork pool; other pools rely on the tools' own timeouts.
     current_app.send_task(
@@ -22,6 +41,7 @@ def dispatch(run_id: str, step_run_id: int, timeout_s: float) -> None:
         args=[run_id, step_run_id],
         soft_time_limit=timeout_s,
         time_limit=timeout_s + 10,
+        producer=producer,
     )
 
 

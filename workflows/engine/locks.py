@@ -21,6 +21,7 @@ from django.db import DatabaseError, connection, transaction
 from django.db.models import F, Q
 
 from workflows.engine.broadcast import broadcast
+from workflows.engine.dispatch import dispatches_on_commit
 from workflows.engine.events import event_message, events_buffer_open
 from workflows.engine.prepared import PREPARED_ROWS_MAX, prepared
 from workflows.engine.rows import COPY_FROM_ROWS, row_insert, rows_deferred
@@ -109,6 +110,7 @@ def recording(run: Run) -> Iterator[None]:
     with rows_deferred():
         events_buffer_open(run)
         yield
+        dispatches_on_commit(run)
         run_sync(run, commit=True)
 
 

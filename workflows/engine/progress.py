@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from workflows import expressions
 from workflows.engine.context import template_context
-from workflows.engine.dispatch import dispatch_on_commit, resume_on_commit, revoke_on_commit
+from workflows.engine.dispatch import dispatch_later, resume_on_commit, revoke_on_commit
 from workflows.engine.events import events_append
 from workflows.engine.locks import run_lock, run_locked, run_sync
 from workflows.engine.rows import row_insert, row_update
@@ -168,7 +168,7 @@ def step_run_new(run, run_step, step: StepSpec, *, iteration: int, attempt: int 
     events_append(run, [("step.queued", payload)])
     run.steps_busy += 1
     if due:
-        dispatch_on_commit(step_run, step.timeout_s)
+        dispatch_later(run, step_run, step.timeout_s)
     return step_run
 
 

@@ -48,9 +48,12 @@ def _redispatch(condition: Q, now) -> int:
             .filter(condition)
             .select_related("run__version")[:BATCH]
         )
-        for step_run in rows:
-            step = spec_for_version(step_run.run.version).step(step_run.step_id)
-            dispatch_on_commit(step_run, step.timeout_s)
+        dispatch_on_commit(
+            [
+                (step_run, spec_for_version(step_run.run.version).step(step_run.step_id).timeout_s)
+                for step_run in rows
+            ]
+        )
         StepRun.objects.filter(pk__in=[row.pk for row in rows]).update(dispatched_at=now)
     return len(rows)
 
