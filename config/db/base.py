@@ -1,10 +1,12 @@
-"""PostgreSQL whose transactions begin with their first statement, in the same round trip.
+"""PostgreSQL whose transactions begin with their first statement, and may end with their last,
+in the same round trips.
 
-psycopg opens every transaction with a BEGIN of its own: one more round trip per transaction,
-and an engine step is a short transaction (lock and read, write, commit), so that one is a
-quarter of its trips to the database. Here psycopg stays in autocommit mode and a Django
-transaction begins on the server when its first statement arrives, sent as `BEGIN; statement`;
-COMMIT and ROLLBACK are sent only if it did. Everything else is Django's PostgreSQL backend.
+psycopg opens every transaction with a BEGIN of its own, and Django ends it with a COMMIT of its
+own: two more round trips per transaction, where an engine step is a short transaction (lock and
+read, then write). Here psycopg stays in autocommit mode and a Django transaction begins on the
+server when its first statement arrives, sent as `BEGIN; statement`; a statement that ends the
+outermost block can carry its COMMIT (`execute_and_commit`); COMMIT and ROLLBACK are otherwise
+sent only if the transaction began. Everything else is Django's PostgreSQL backend.
 """
 
 from django.core.exceptions import ImproperlyConfigured

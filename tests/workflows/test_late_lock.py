@@ -45,19 +45,9 @@ steps:
     tool: noop
 """
 
-TWO_ROOTS_AND_A_JOIN = """
-slug: two-roots
-steps:
-  - id: left
-    needs: []
-    tool: noop
-  - id: right
-    needs: []
-    tool: noop
-  - id: join
-    needs: [left, right]
-    tool: noop
-"""
+TWO_ROOTS_AND_A_JOIN = TWO_ROOTS.replace("two-roots-only", "two-roots") + (
+    "  - id: join\n    needs: [left, right]\n    tool: noop\n"
+)
 
 
 class Delivery:
