@@ -61,7 +61,8 @@ class DatabaseWrapper(base.DatabaseWrapper):
         atomic()'s own commit then sends nothing and runs the on_commit hooks; until then no
         statement may run. Inside a nested block, or one that must roll back, it only executes.
         """
-        if len(self.atomic_blocks) != 1 or self.needs_rollback or self.get_autocommit():
+        outermost = len(self.atomic_blocks) == 1 and not self.savepoint_ids
+        if not outermost or self.needs_rollback or self.get_autocommit():
             cursor.execute(sql, params)
             return False
         try:
