@@ -54,3 +54,28 @@ def test_past_the_cap_statements_go_as_they_are(monkeypatch):
     assert prepared(other, "product") == other
     assert _run(other, [4, 5]) == 20
     assert prepared(SQL, "sum") == kept
+
+
+class Interrupted(Exception):
+    """Stands in for Celery's soft time limit, raised by a signal at any point."""
+
+
+def test_a_prepare_interrupted_after_the_server_took_it_does_not_block_the_next(monkeypatch):
+    connection.ensure_connection()
+    execute = type(connection.connection).execute
+
+    def interrupted_after_it_ran(self, query, *args, **kwargs):
+        result = execute(self, query, *args, **kwargs)
+        if str(query).startswith("PREPARE"):
+            raise Interrupted
+        return result
+
+    difference = "SELECT %s::integer - %s::integer"  # prepared by no other test
+    monkeypatch.setattr(type(connection.connection), "execute", interrupted_after_it_ran)
+    with pytest.raises(Interrupted):
+        prepared(difference, "difference")
+    monkeypatch.undo()
+
+    statement = prepared(difference, "difference")
+
+    assert _run(statement, [5, 2]) == 3

@@ -30,15 +30,20 @@ def run_group(run_id: str) -> str:
 
 class _Broadcaster:
     def __init__(self):
+        self.start_afresh()
+
+    def start_afresh(self) -> None:
+        """Nothing waiting, no thread yet: a new process (a forked child inherits the parent's
+        waiting events and maybe a lock another thread held)."""
         self._guard = threading.Lock()
-        self._pid = None
+        self._started = False
         self._waiting: list[tuple[str, list[dict]]] = []
         self._wake = threading.Event()
 
     def send(self, run_id: str, messages: list[dict]) -> None:
         with self._guard:
-            if self._pid != os.getpid():  # first use in this process, or a forked child
-                self._pid, self._waiting, self._wake = os.getpid(), [], threading.Event()
+            if not self._started:
+                self._started = True
                 threading.Thread(target=self._run, name="run-events", daemon=True).start()
             self._waiting.append((run_id, messages))
         self._wake.set()
@@ -80,6 +85,7 @@ async def _send(layer, sends: list[tuple[str, list[dict]]]) -> None:
 
 _broadcaster = _Broadcaster()
 atexit.register(_broadcaster.flush)  # what the last window still holds
+os.register_at_fork(after_in_child=_broadcaster.start_afresh)
 
 
 def broadcast(run_id: str, messages: list[dict]) -> None:

@@ -188,7 +188,7 @@ def _run_write(run: Run, events: list, deltas: dict, *, settled: bool, commit: b
             sql = prepared(sql, f"run_write_{len(in_statement)}_{guard or 'held'}")
         with connection.cursor() as cursor:
             try:
-                if commit and len(in_statement) == len(events):
+                if commit and len(in_statement) == len(events) and _commits_early(connection):
                     connection.execute_and_commit(cursor, sql, params)
                 else:
                     cursor.execute(sql, params)
@@ -215,6 +215,11 @@ def _run_write(run: Run, events: list, deltas: dict, *, settled: bool, commit: b
             )
         )
     return current
+
+
+def _commits_early(db) -> bool:
+    """Whether the database backend can send a COMMIT with a statement (config.db can)."""
+    return hasattr(db, "execute_and_commit")
 
 
 def _run_write_guard(guard: str, run: Run, deltas: dict) -> list[Q]:

@@ -9,7 +9,9 @@ Other databases get the statement as it is.
 """
 
 import re
+from collections.abc import Iterator
 from functools import cache
+from itertools import count
 
 from django.db import DEFAULT_DB_ALIAS, connection, connections
 
@@ -28,12 +30,13 @@ def prepared(sql: str, label: str) -> str:
     """
     if connection.vendor != "postgresql":
         return sql
-    names = _names()
+    names, attempts = _names()
     name = names.get(sql)
     if name is None:
         if len(names) >= PREPARED_MAX:
             return sql
-        name = f"chameleon_{label}_{len(names)}"
+        # A name per attempt: one interrupted after the server prepared it is never sent again.
+        name = f"chameleon_{label}_{next(attempts)}"
         # Straight to psycopg: not a statement of the transaction (PREPARE is not transactional)
         # and not one to carry engine.rows' waiting writes.
         with connection.wrap_database_errors:
@@ -42,14 +45,15 @@ def prepared(sql: str, label: str) -> str:
     return _execute_sql(name, sql.count("%s"))
 
 
-def _names() -> dict[str, str]:
-    """This connection's prepared statements, by SQL; a new connection starts with none."""
+def _names() -> tuple[dict[str, str], Iterator[int]]:
+    """This connection's prepared statements by SQL, and its attempts' numbers; a new connection
+    starts with none."""
     db = connections[DEFAULT_DB_ALIAS]  # the thread's own connection (`connection` is a proxy)
     db.ensure_connection()
     held = db.__dict__.get("engine_prepared")
     if held is None or held[0] is not db.connection:
-        held = db.__dict__["engine_prepared"] = (db.connection, {})
-    return held[1]
+        held = db.__dict__["engine_prepared"] = (db.connection, {}, count())
+    return held[1], held[2]
 
 
 def _numbered(sql: str) -> str:
