@@ -2,11 +2,11 @@
 
 Broadcasting is best effort: the events are already committed, and a client that missed some
 reads them from the API with `after=<seq>`. A process's broadcasts wait up to WINDOW_S and leave
-together, one message per group, events in commit order: sending every commit's events at once
-cost a short step a tenth of its time, and a background thread woken for every commit cost a
-third (it trades the GIL with the worker at every wait for the database). One thread per process
-(started lazily, and again after a fork) sends, on its own event loop, so the channel layer
-keeps one connection.
+together, one message per group, events in commit order: sending each commit's events from the
+committing thread cost a short step a tenth of its time, and a background thread woken for every
+commit cost a third (it trades the GIL with the worker at every wait for the database). One
+thread per process (started lazily, and again after a fork) sends, on its own event loop, so the
+channel layer keeps one connection.
 """
 
 import asyncio
