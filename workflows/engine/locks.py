@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from functools import cache
 
 from django.db import DatabaseError, connection, transaction
-from django.db.models import F, Q
+from django.db.models import F
 
 from workflows.engine.broadcast import broadcast
 from workflows.engine.dispatch import dispatches_on_commit
@@ -166,17 +166,17 @@ def _run_write(run: Run, events: list, deltas: dict, *, settled: bool, commit: b
     """UPDATE the run's counters and INSERT its events numbered from the new event_seq: in one
     statement on PostgreSQL, unless the events are so many that copying them in is cheaper.
 
-    Not holding the run's lock yet, it writes only if the run's status is still the one read
-    (the run may have ended meanwhile, its counters reset) and, if `settled`, if the current
-    counts still need no settling; if not, it raises RunMovedOn and writes nothing.
+    Not holding the run's lock yet (PostgreSQL), it writes only if the run's status is still the
+    one read (the run may have ended meanwhile, its counters reset) and, if `settled`, if the
+    current counts still need no settling; if not, it raises RunMovedOn and writes nothing.
     """
-    guard = "" if run.__dict__.get("held") else "settled" if settled else "status"
-    params = [len(events), deltas["progress_done"], deltas["steps_busy"], run.pk]
-    params += [run.__dict__["as_read"]["status"]] if guard else []
-    params += [deltas["progress_done"], deltas["steps_busy"], deltas["steps_busy"]] * (
-        guard == "settled"
-    )
     if connection.vendor == "postgresql":
+        guard = "" if run.__dict__.get("held") else "settled" if settled else "status"
+        params = [len(events), deltas["progress_done"], deltas["steps_busy"], run.pk]
+        params += [run.__dict__["as_read"]["status"]] if guard else []
+        params += [deltas["progress_done"], deltas["steps_busy"], deltas["steps_busy"]] * (
+            guard == "settled"
+        )
         in_statement = events if len(events) < COPY_FROM_ROWS else []
         json = RunEvent._meta.get_field("payload")
         params += [len(in_statement)] if in_statement else []
@@ -197,14 +197,14 @@ def _run_write(run: Run, events: list, deltas: dict, *, settled: bool, commit: b
                     raise RunMovedOn(str(exc.__cause__)) from None
                 raise
             current = _converted(_CURRENT, cursor.fetchone())
-    else:  # the embedded SQLite: no writes in a WITH
+    else:  # the embedded SQLite: no writes in a WITH, and no guard needed
+        # Its transactions are IMMEDIATE (settings): each holds the database's write lock from
+        # its start, so what it read of the run is still current.
         in_statement = []
-        written = Run.objects.filter(*_run_write_guard(guard, run, deltas), pk=run.pk).update(
+        Run.objects.filter(pk=run.pk).update(
             event_seq=F("event_seq") + len(events),
             **{field: F(field) + delta for field, delta in deltas.items()},
         )
-        if not written:
-            raise RunMovedOn(f"run {run.pk} moved on since it was read")
         current = Run.objects.values(*_CURRENT).get(pk=run.pk)
     if not in_statement:
         first = current["event_seq"] - len(events) + 1
@@ -220,21 +220,6 @@ def _run_write(run: Run, events: list, deltas: dict, *, settled: bool, commit: b
 def _commits_early(db) -> bool:
     """Whether the database backend can send a COMMIT with a statement (config.db can)."""
     return hasattr(db, "execute_and_commit")
-
-
-def _run_write_guard(guard: str, run: Run, deltas: dict) -> list[Q]:
-    """_run_write_sql's guard, for the ORM."""
-    if not guard:
-        return []
-    conditions = [Q(status=run.__dict__["as_read"]["status"])]
-    if guard == "settled":
-        done, busy = deltas["progress_done"], deltas["steps_busy"]
-        conditions += [
-            Q(progress_done__lt=F("progress_total") - done),
-            ~Q(status=RunStatus.RUNNING, steps_busy=-busy),
-            ~Q(status=RunStatus.WAITING, steps_busy__gt=-busy),
-        ]
-    return conditions
 
 
 @cache

@@ -325,16 +325,12 @@ def run_settle(run: Run, spec: WorkflowSpec, *, commit: bool = False) -> None:
         return
     run_sync(run)  # the current counts, under the run's lock
     run_lock(run)  # (taken by run_sync, unless it had nothing to write)
-    if run.is_terminal:
+    if _settled(run):
         return
     if run.progress_done >= run.progress_total:
         _complete(run, spec)
-        return
-    busy = run.steps_busy > 0
-    if run.status == RunStatus.RUNNING and not busy:
-        run_transition(run, RunStatus.WAITING)
-    elif run.status == RunStatus.WAITING and busy:
-        run_transition(run, RunStatus.RUNNING)
+    else:  # RUNNING with nothing busy, or WAITING with something busy again
+        run_transition(run, RunStatus.RUNNING if run.steps_busy else RunStatus.WAITING)
 
 
 def _settled(run: Run) -> bool:
