@@ -6,4 +6,4 @@ class WorkflowsConfig(AppConfig):
 
     def ready(self):
         # Importing registers the built-in step kinds (and, through `tool`, the built-in tools).
-        from workflows.engine.executors import subworkflow, tool  # noqa: F401
+        from workflows.steps import subworkflow, tool  # noqa: F401

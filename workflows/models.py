@@ -154,6 +154,31 @@ class StepStatus(models.TextChoices):
 
 
 STEP_ACTIVE = frozenset({StepStatus.PENDING, StepStatus.RUNNING, StepStatus.WAITING})
+STEP_BUSY = frozenset({StepStatus.PENDING, StepStatus.RUNNING})  # counted in Run.steps_busy
+# A step run's status machine (engine.transitions.step_run_transition). RUNNING -> RUNNING is a
+# takeover: a delivery found the lease of the one running it expired (its worker died).
+STEP_RUN_TRANSITIONS: dict[str, frozenset[str]] = {
+    StepStatus.PENDING: frozenset(
+        {StepStatus.RUNNING, StepStatus.SKIPPED, StepStatus.FAILED, StepStatus.CANCELLED}
+    ),
+    StepStatus.RUNNING: frozenset(
+        {
+            StepStatus.RUNNING,
+            StepStatus.SUCCEEDED,
+            StepStatus.FAILED,
+            StepStatus.WAITING,
+            StepStatus.SKIPPED,
+            StepStatus.CANCELLED,
+        }
+    ),
+    StepStatus.WAITING: frozenset(
+        {StepStatus.SUCCEEDED, StepStatus.FAILED, StepStatus.SKIPPED, StepStatus.CANCELLED}
+    ),
+    StepStatus.SUCCEEDED: frozenset(),
+    StepStatus.FAILED: frozenset(),
+    StepStatus.SKIPPED: frozenset(),
+    StepStatus.CANCELLED: frozenset(),
+}
 
 
 class RunStep(models.Model):
@@ -170,6 +195,9 @@ class RunStep(models.Model):
     output = models.JSONField(null=True, blank=True)
     error = models.TextField(blank=True)
     items = models.JSONField(null=True, blank=True, help_text="foreach: the evaluated list.")
+    routes = models.JSONField(
+        null=True, blank=True, help_text="The dependents a gate routed to (null: all of them)."
+    )
     iterations_started = models.PositiveIntegerField(default=0)
     iterations_done = models.PositiveIntegerField(default=0)
     started_at = models.DateTimeField(auto_now_add=True)
@@ -200,7 +228,13 @@ class StepRun(models.Model):
     input = models.JSONField(null=True, blank=True)
     output = models.JSONField(null=True, blank=True)
     error = models.TextField(blank=True)
+    error_code = models.CharField(max_length=64, blank=True)
     degraded = models.BooleanField(default=False)
+    cost_usd = models.DecimalField(max_digits=12, decimal_places=6, default=0)
+    wait_reason = models.CharField(max_length=64, blank=True, help_text="WAITING: on what.")
+    wait_ref = models.CharField(
+        max_length=200, blank=True, help_text="WAITING: the reference a resumer must quote."
+    )
     due_at = models.DateTimeField(help_text="Not to be executed before this time.")
     dispatched_at = models.DateTimeField(null=True, blank=True)
     wake_at = models.DateTimeField(null=True, blank=True, help_text="WAITING on a timer until.")

@@ -1,32 +1,20 @@
 """Writes on workflows: create, publish versions, pause, grant. Runs live in workflows.engine."""
 
-from collections import deque
-
 import yaml
 from django.db import IntegrityError, transaction
 from guardian.shortcuts import assign_perm
 
 from config.errors import Conflict, InvalidInput
 from workflows.models import Workflow, WorkflowVersion
-from workflows.selectors import workflow_runnable_by
-from workflows.spec import WorkflowSpec, spec_checksum, spec_for_version, spec_parse
+from workflows.spec import spec_checksum, spec_parse
 
 WORKFLOW_PERMISSIONS = ("view_workflow", "run_workflow", "change_workflow")
-
-
-def _runnable_by(user):
-    """`workflow:` steps may only name workflows their author can run (else: unknown, no leak)."""
-
-    def runnable(slug: str) -> bool:
-        return workflow_runnable_by(user, slug) is not None
-
-    return runnable
 
 
 @transaction.atomic
 def workflow_create(*, source, created_by) -> Workflow:
     """Create a workflow and its version 1 from a YAML/JSON spec; the creator gets all rights."""
-    spec, canonical = spec_parse(source, workflow_exists=_runnable_by(created_by))
+    spec, canonical = spec_parse(source, author=created_by)
     if Workflow.objects.filter(slug=spec.slug).exists():
         raise Conflict(
             f"A workflow '{spec.slug}' already exists; publish a new version of it instead.",
@@ -58,7 +46,7 @@ def workflow_version_publish(*, workflow: Workflow, source, published_by) -> Wor
     Publishing the same spec as the current version returns the current version unchanged.
     """
     workflow = Workflow.objects.select_for_update().get(pk=workflow.pk)
-    spec, canonical = spec_parse(source, workflow_exists=_runnable_by(published_by))
+    spec, canonical = spec_parse(source, author=published_by)
     if spec.slug != workflow.slug:
         raise InvalidInput(
             f"The spec's slug '{spec.slug}' is not this workflow's ('{workflow.slug}').",
@@ -67,41 +55,11 @@ def workflow_version_publish(*, workflow: Workflow, source, published_by) -> Wor
     current = workflow.current_version
     if current is not None and current.checksum == spec_checksum(canonical):
         return current
-    _refuse_call_cycles(spec)
     version = _version_add(workflow, source, canonical, published_by)
     workflow.name = spec.name or workflow.name
     workflow.description = spec.description or workflow.description
     workflow.save(update_fields=["name", "description", "updated_at"])
     return version
-
-
-def _refuse_call_cycles(spec: WorkflowSpec) -> None:
-    """Refuse a version whose `workflow:` steps lead, through the current versions of the
-    workflows they call, back to this workflow (a run of it would nest until the limit)."""
-    calls = deque(
-        (f"steps[{index}].workflow", [spec.slug, step.workflow])
-        for index, step in enumerate(spec.steps)
-        if step.workflow is not None
-    )
-    visited = set()
-    while calls:
-        path, chain = calls.popleft()
-        callee = chain[-1]
-        if callee == spec.slug:
-            raise InvalidInput(
-                f"Invalid spec: {path}: calling '{chain[1]}' closes a cycle: {' -> '.join(chain)}",
-                code="invalid_spec",
-                details={path: [f"closes a cycle: {' -> '.join(chain)}"]},
-            )
-        if callee in visited:
-            continue
-        visited.add(callee)
-        called = Workflow.objects.select_related("current_version").filter(slug=callee).first()
-        if called is None or called.current_version is None:
-            continue
-        for step in spec_for_version(called.current_version).steps:
-            if step.workflow is not None:
-                calls.append((path, [*chain, step.workflow]))
 
 
 def _version_add(workflow, source, canonical, user) -> WorkflowVersion:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from graphlib import CycleError, TopologicalSorter
@@ -20,9 +19,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from config.errors import InvalidInput
 from workflows import expressions
-from workflows.engine.executors.base import executor_for, known_kinds
+from workflows.engine import registry
 
-STEP_KINDS = ("tool", "agent", "human", "workflow")
 IDENTIFIER = r"^[A-Za-z_][A-Za-z0-9_]*$"
 INPUT_TYPES: dict[str, tuple[type, ...]] = {
     "string": (str,),
@@ -71,14 +69,15 @@ class RepeatSpec(_Model):
 
 
 class StepSpec(_Model):
+    """A step: the engine's own fields, plus its kind's (`tool: noop`) and the fields plug-ins
+    registered (`guard: [...]`), kept as extra fields and validated against their models."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True, frozen=True)
+
     id: str = Field(pattern=IDENTIFIER, max_length=100)
     name: str = ""
     needs: list[str] | None = None
     when: str | None = None
-    tool: str | None = None
-    agent: Any = None
-    human: Any = None
-    workflow: str | None = None
     with_: dict[str, Any] = Field(default_factory=dict, alias="with")
     retry: RetrySpec = RetrySpec()
     timeout_s: float = Field(default=300, gt=0, le=3600)
@@ -88,11 +87,29 @@ class StepSpec(_Model):
     set: dict[str, Any] = Field(default_factory=dict)
 
     @property
-    def kind(self) -> str:
-        return next(kind for kind in STEP_KINDS if getattr(self, kind) is not None)
+    def kind(self) -> str | None:
+        """The registered kind whose key the step has; else the first key no plug-in claims (a
+        kind not available here); else None."""
+        extra = self.model_extra or {}
+        for key in extra:
+            if registry.executor_for(key) is not None:
+                return key
+        return next((key for key in extra if registry.step_field_model(key) is None), None)
+
+    @cached_property
+    def params(self) -> BaseModel:
+        """The kind's own fields, validated (the step was validated whole when published)."""
+        fields = registry.executor_for(self.kind).fields
+        return fields.model_validate(_own_fields(self.model_extra or {}, fields))
+
+    def extension(self, name: str):
+        """The value of the plug-in field `name` (validated against its model), or None."""
+        return _extension(self.model_extra or {}, name, registry.step_field_model)
 
 
 class WorkflowSpec(_Model):
+    model_config = ConfigDict(extra="allow", populate_by_name=True, frozen=True)
+
     slug: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$", max_length=100)
     name: str = ""
     description: str = ""
@@ -103,9 +120,34 @@ class WorkflowSpec(_Model):
     def step(self, step_id: str) -> StepSpec:
         return self.graph.steps[step_id]
 
+    def extension(self, name: str):
+        """The value of the workflow-wide plug-in field `name` (e.g. `guards`), or None."""
+        return _extension(self.model_extra or {}, name, registry.workflow_field_model)
+
     @cached_property
     def graph(self) -> Graph:
         return Graph.of(self.steps)
+
+
+def _own_fields(extra: dict, model: type[BaseModel]) -> dict:
+    names = {field.alias or name for name, field in model.model_fields.items()}
+    return {key: value for key, value in extra.items() if key in names}
+
+
+def _extension(extra: dict, name: str, model_of):
+    model = model_of(name)
+    if model is None or name not in extra:
+        return None
+    return model.model_validate(extra[name])
+
+
+@dataclass(frozen=True)
+class Publishing:
+    """A version being published, for checks that need the database (e.g. that a workflow a step
+    calls exists and its author may run it)."""
+
+    slug: str
+    author: Any
 
 
 @dataclass(frozen=True)
@@ -174,9 +216,12 @@ def spec_load_text(source: str | dict) -> dict:
     return data
 
 
-def spec_parse(source: str | dict, *, workflow_exists: Callable[[str], bool] | None = None):
-    """Validate a spec completely; return (WorkflowSpec, canonical dict) or raise InvalidInput."""
+def spec_parse(source: str | dict, *, author=None):
+    """Validate a spec completely; return (WorkflowSpec, canonical dict) or raise InvalidInput.
+
+    With an `author`, it is checked as that user publishing it (what its steps may call)."""
     data = spec_load_text(source)
+    publishing = Publishing(slug=str(data.get("slug", "")), author=author) if author else None
     try:
         spec = WorkflowSpec.model_validate(data)
     except ValidationError as exc:
@@ -184,9 +229,9 @@ def spec_parse(source: str | dict, *, workflow_exists: Callable[[str], bool] | N
         partial = _partial_spec(data)
         if partial is not None:  # report the rules the valid parts break too, in one answer
             spec, placeholders = partial
-            errors += _semantic_errors(spec, workflow_exists, skip=placeholders)
+            errors += _semantic_errors(spec, publishing, skip=placeholders)
         raise _invalid(list(dict.fromkeys(errors))) from None
-    errors = _semantic_errors(spec, workflow_exists)
+    errors = _semantic_errors(spec, publishing)
     if errors:
         raise _invalid(errors)
     canonical = spec.model_dump(mode="json", by_alias=True, exclude_defaults=True)
@@ -223,8 +268,8 @@ def _invalid(errors: list[SpecError]) -> InvalidInput:
     )
 
 
-def _from_pydantic(error: dict) -> SpecError:
-    path = ""
+def _from_pydantic(error: dict, prefix: str = "") -> SpecError:
+    path = prefix
     for part in error["loc"]:
         if isinstance(part, int):
             path += f"[{part}]"
@@ -255,7 +300,7 @@ def _partial_spec(data: dict) -> tuple[WorkflowSpec, set[int]] | None:
         needs = raw.get("needs")
         if not (isinstance(needs, list) and all(isinstance(need, str) for need in needs)):
             needs = None
-        steps.append(StepSpec.model_construct(id=step_id, needs=needs, tool="noop"))
+        steps.append(StepSpec.model_construct(id=step_id, needs=needs))
     inputs = {}
     raw_inputs = data.get("inputs")
     for name, raw in raw_inputs.items() if isinstance(raw_inputs, dict) else ():
@@ -269,7 +314,7 @@ def _partial_spec(data: dict) -> tuple[WorkflowSpec, set[int]] | None:
     return spec, placeholders
 
 
-def _semantic_errors(spec: WorkflowSpec, workflow_exists, skip=frozenset()) -> list[SpecError]:
+def _semantic_errors(spec: WorkflowSpec, publishing, skip=frozenset()) -> list[SpecError]:
     errors: list[SpecError] = []
     positions: dict[str, int] = {}
     for index, step in enumerate(spec.steps):
@@ -285,9 +330,10 @@ def _semantic_errors(spec: WorkflowSpec, workflow_exists, skip=frozenset()) -> l
     for name in spec.inputs:
         if not re.match(IDENTIFIER, name):
             errors.append(SpecError(f"inputs.{name}", "input names must be identifiers"))
+    errors.extend(_plugin_field_errors(spec.model_extra or {}, "", registry.workflow_field_model))
     for index, step in enumerate(spec.steps):
         if index not in skip:
-            errors.extend(_step_errors(spec, step, f"steps[{index}]", positions, workflow_exists))
+            errors.extend(_step_errors(step, f"steps[{index}]", positions, publishing))
     if errors:
         return errors
     graph = spec.graph
@@ -306,22 +352,8 @@ def _semantic_errors(spec: WorkflowSpec, workflow_exists, skip=frozenset()) -> l
     return errors
 
 
-def _step_errors(spec, step: StepSpec, path, positions, workflow_exists) -> list[SpecError]:
-    errors = []
-    kinds = [kind for kind in STEP_KINDS if getattr(step, kind) is not None]
-    if len(kinds) != 1:
-        message = "needs exactly one of " + ", ".join(STEP_KINDS)
-        if kinds:
-            message += f" (found {', '.join(kinds)})"
-        return [SpecError(path, message)]
-    kind = kinds[0]
-    if kind not in known_kinds():
-        return [
-            SpecError(
-                f"{path}.{kind}",
-                f"step kind '{kind}' is not available (available: {', '.join(known_kinds())})",
-            )
-        ]
+def _step_errors(step: StepSpec, path, positions, publishing) -> list[SpecError]:
+    errors = _kind_errors(step, path, publishing)
     for index, need in enumerate(step.needs or []):
         if need not in positions:
             errors.append(SpecError(f"{path}.needs[{index}]", f"unknown step '{need}'"))
@@ -329,11 +361,6 @@ def _step_errors(spec, step: StepSpec, path, positions, workflow_exists) -> list
             errors.append(SpecError(f"{path}.needs[{index}]", "a step cannot need itself"))
     if step.repeat and step.foreach:
         errors.append(SpecError(path, "a step cannot have both foreach and repeat"))
-    if kind == "workflow" and workflow_exists is not None:
-        if step.workflow == spec.slug:
-            errors.append(SpecError(f"{path}.workflow", "a workflow cannot run itself"))
-        elif not workflow_exists(step.workflow):
-            errors.append(SpecError(f"{path}.workflow", f"unknown workflow '{step.workflow}'"))
     for field_path, source, is_expression in _sources(step, path):
         try:
             if is_expression:
@@ -342,7 +369,55 @@ def _step_errors(spec, step: StepSpec, path, positions, workflow_exists) -> list
                 expressions.compile_template(source)
         except expressions.ExpressionError as exc:
             errors.append(SpecError(field_path, str(exc)))
-    errors.extend(executor_for(kind).validate(step, path))
+    return errors
+
+
+def _kind_errors(step: StepSpec, path: str, publishing) -> list[SpecError]:
+    """The step's kind and plug-in fields: exactly one registered kind, every other extra field
+    claimed by it or by a plug-in, each valid against its model."""
+    extra = step.model_extra or {}
+    present = [key for key in extra if registry.executor_for(key) is not None]
+    available = ", ".join(registry.kinds())
+    if len(present) != 1:
+        errors = [SpecError(path, f"needs exactly one of {available}")]
+        if len(present) > 1:
+            errors = [
+                SpecError(path, f"needs exactly one of {available} (found {', '.join(present)})")
+            ]
+        errors += [
+            SpecError(f"{path}.{key}", f"step kind '{key}' is not available (kinds: {available})")
+            for key in extra
+            if key not in present and registry.step_field_model(key) is None
+        ]
+        return errors
+    executor = registry.executor_for(present[0])
+    own = _own_fields(extra, executor.fields)
+    errors = [
+        SpecError(f"{path}.{key}", "unknown field")
+        for key in extra
+        if key not in own and registry.step_field_model(key) is None
+    ]
+    try:
+        params = executor.fields.model_validate(own)
+    except ValidationError as exc:
+        return errors + [_from_pydantic(error, prefix=path) for error in exc.errors()]
+    errors += _plugin_field_errors(extra, path, registry.step_field_model)
+    return errors + executor.validate(step, params, path, publishing)
+
+
+def _plugin_field_errors(extra: dict, path: str, model_of) -> list[SpecError]:
+    errors = []
+    for key, value in extra.items():
+        model = model_of(key)
+        field_path = f"{path}.{key}" if path else key
+        if model is None:
+            if not path:  # a workflow-level field nobody registered
+                errors.append(SpecError(field_path, "unknown field"))
+            continue
+        try:
+            model.model_validate(value)
+        except ValidationError as exc:
+            errors += [_from_pydantic(error, prefix=field_path) for error in exc.errors()]
     return errors
 
 

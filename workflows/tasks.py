@@ -1,23 +1,38 @@
 """Celery tasks: take ids, call one engine function. Redelivery is expected and harmless."""
 
 from celery import shared_task
+from celery.signals import worker_process_shutdown
+from django.conf import settings
 
-from workflows.engine import runner, sweeps
+from workflows.engine import runner, steps, sweeps
+from workflows.engine.calls import calls
 
 
 @shared_task(name="workflows.execute_step", bind=True)
 def execute_step(self, run_id: str, step_run_id: int) -> str:
-    return runner.step_run_execute(
-        run_id=run_id,
-        step_run_id=step_run_id,
-        worker=self.request.hostname or "",
-        task_id=self.request.id or "",
-    )
+    """Claim the step run; run it here if it is inline, else hand it to this process's pool of
+    calls in flight (waiting first for room in it, so a claim never waits unexecuted)."""
+    calls.slot()
+    try:
+        claimed = runner.step_run_claim(
+            run_id=run_id,
+            step_run_id=step_run_id,
+            worker=self.request.hostname or "",
+            task_id=self.request.id or "",
+        )
+    except BaseException:
+        calls.release()
+        raise
+    if not isinstance(claimed, runner.Claim):
+        calls.release()
+        return claimed
+    calls.submit(claimed)
+    return "submitted"
 
 
 @shared_task(name="workflows.resume_step")
 def resume_step(run_id: str, step_run_id: int) -> bool:
-    return runner.step_run_resume(run_id=run_id, step_run_id=step_run_id)
+    return steps.step_run_wake(run_id=run_id, step_run_id=step_run_id)
 
 
 @shared_task(name="workflows.steps_dispatch_due")
@@ -28,3 +43,8 @@ def steps_dispatch_due() -> int:
 @shared_task(name="workflows.steps_recover_expired")
 def steps_recover_expired() -> int:
     return sweeps.steps_recover_expired()
+
+
+@worker_process_shutdown.connect
+def _let_calls_finish(**kwargs) -> None:
+    calls.wait(settings.CELERY_WORKER_SOFT_SHUTDOWN_TIMEOUT)

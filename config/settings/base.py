@@ -8,6 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -87,11 +88,30 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # which is what lets the in-process worker, beat and web threads share one file.
     DATABASES["default"]["OPTIONS"] = {"transaction_mode": "IMMEDIATE", "timeout": 30}
 else:
-    if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-        DATABASES["default"]["ENGINE"] = "config.db"  # BEGIN rides with the first statement
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DATABASE_CONN_MAX_AGE", default=60))
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 EMBEDDED = DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3"
+
+# DATABASE_POOLER=transaction: PostgreSQL is reached through a pooler in transaction mode
+# (PgBouncer's pool_mode=transaction), where consecutive transactions of one connection may run
+# in different server sessions, so nothing may outlive a transaction in the session.
+DATABASE_POOLER = env.str("DATABASE_POOLER", default="")
+if DATABASE_POOLER not in ("", "transaction"):
+    raise ImproperlyConfigured(
+        f"DATABASE_POOLER must be empty or 'transaction', not {DATABASE_POOLER!r}"
+    )
+if DATABASE_POOLER == "transaction":
+    if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+        raise ImproperlyConfigured("DATABASE_POOLER=transaction needs a postgres:// DATABASE_URL")
+    DATABASES["default"]["OPTIONS"] = {
+        **DATABASES["default"].get("OPTIONS", {}),
+        # psycopg's own prepared statements off (a statement prepared in one server session is
+        # missing from the next), and client-side binding, under which psycopg prepares nothing.
+        "prepare_threshold": None,
+        "server_side_binding": False,
+    }
+    # QuerySet.iterator() outside atomic() would hold a cursor open across transactions.
+    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
@@ -177,6 +197,10 @@ CHAMELEON = {
     "LEASE_GRACE_S": env.int("CHAMELEON_LEASE_GRACE_S", default=30),
     "REDISPATCH_AFTER_S": env.int("CHAMELEON_REDISPATCH_AFTER_S", default=60),
     "TEMPLATE_MAX_CHARS": 64_000,
+    # Leased executions (outside calls) each worker process keeps in flight, and the threads
+    # that record their outcomes (each holds one database connection).
+    "CALLS_IN_FLIGHT": env.int("CHAMELEON_CALLS_IN_FLIGHT", default=200),
+    "RECORDERS": env.int("CHAMELEON_RECORDERS", default=2),
 }
 
 REST_FRAMEWORK = {

@@ -544,30 +544,3 @@ def test_a_sub_workflow_the_author_may_not_run_is_unknown_at_publish_and_at_run_
     assert run.status == RunStatus.FAILED
     assert "unknown workflow 'secret'" in run.error
     assert not run.child_runs.exists()
-
-
-def test_a_soft_time_limit_while_waiting_to_record_does_not_lose_the_result(
-    make_workflow, operator, monkeypatch
-):
-    from celery.exceptions import SoftTimeLimitExceeded
-
-    from workflows.engine import runner
-
-    workflow = make_workflow(
-        "slug: late\nsteps:\n  - id: nap\n    tool: sleep\n    with: {seconds: 0}\n"
-    )
-    run = start(workflow, operator)
-    real_lock, entries = runner.step_run_locked, []
-
-    def lock_that_times_out_once_when_recording(run_id, step_run_id, **kwargs):
-        entries.append(run_id)
-        if len(entries) == 2:  # the first lock claims; the second would record
-            raise SoftTimeLimitExceeded()
-        return real_lock(run_id, step_run_id, **kwargs)
-
-    monkeypatch.setattr(runner, "step_run_locked", lock_that_times_out_once_when_recording)
-    outcome = runner.step_run_execute(run_id=run.pk, step_run_id=StepRun.objects.get(run=run).pk)
-
-    run.refresh_from_db()
-    assert outcome == "waiting"  # recorded on the second try (a due timer then resumes at once)
-    assert run.status == RunStatus.COMPLETED

@@ -222,12 +222,10 @@ def test_yaml_syntax_error_is_reported_on_spec():
     assert list(details) == ["spec"]
 
 
-def test_unknown_sub_workflow_is_rejected_when_a_lookup_is_given():
+@pytest.mark.django_db
+def test_unknown_sub_workflow_is_rejected_when_published_by_an_author(operator):
     with pytest.raises(InvalidInput) as caught:
-        spec_parse(
-            {"slug": "x", "steps": [{"id": "a", "workflow": "ghost"}]},
-            workflow_exists=lambda slug: False,
-        )
+        spec_parse({"slug": "x", "steps": [{"id": "a", "workflow": "ghost"}]}, author=operator)
     assert caught.value.details == {"steps[0].workflow": ["unknown workflow 'ghost'"]}
 
 

@@ -3,8 +3,8 @@ import itertools
 import pytest
 
 from config.errors import Conflict
-from workflows.engine.locks import run_locked
 from workflows.engine.transitions import run_transition
+from workflows.engine.unit import run_unit
 from workflows.models import RUN_TRANSITIONS, Run, RunEvent, RunStatus
 
 ONE_STEP = "slug: one\nsteps:\n  - id: a\n    tool: noop\n"
@@ -24,7 +24,7 @@ def test_only_the_table_s_transitions_are_allowed(source, target, make_workflow,
     run = _run_in(source, workflow, operator)
     allowed = target in RUN_TRANSITIONS[source]
 
-    with run_locked(run.pk) as locked:
+    with run_unit(run.pk) as locked:
         if allowed:
             run_transition(locked, target)
         else:
@@ -45,7 +45,7 @@ def test_only_the_table_s_transitions_are_allowed(source, target, make_workflow,
 @pytest.mark.django_db
 def test_terminal_transition_stamps_finished_at(make_workflow, operator):
     run = _run_in(RunStatus.RUNNING, make_workflow(ONE_STEP), operator)
-    with run_locked(run.pk) as locked:
+    with run_unit(run.pk) as locked:
         run_transition(locked, RunStatus.FAILED, reason="boom")
     run.refresh_from_db()
     assert run.finished_at is not None

@@ -1,12 +1,10 @@
-"""Send run events to Channels groups after commit, gathered over a short window.
+"""Send run events to Channels groups after commit.
 
 Broadcasting is best effort: the events are already committed, and a client that missed some
-reads them from the API with `after=<seq>`. A process's broadcasts wait up to WINDOW_S and leave
-together, one message per group, events in commit order: sending each commit's events from the
-committing thread cost a short step a tenth of its time, and a background thread woken for every
-commit cost a third (it trades the GIL with the worker at every wait for the database). One
-thread per process (started lazily, and again after a fork) sends, on its own event loop, so the
-channel layer keeps one connection.
+reads them from the API with `after=<seq>`. One thread per process (started lazily, and again
+after a fork) sends, on its own event loop, so the channel layer keeps one connection and a
+committing thread never waits on Redis. It sends as soon as it is woken; what commits meanwhile
+leaves with the next send, one message per group, events in commit order.
 """
 
 import asyncio
@@ -14,14 +12,12 @@ import atexit
 import logging
 import os
 import threading
-import time
 
 from channels.layers import get_channel_layer
 
 logger = logging.getLogger(__name__)
 RUNS_GROUP = "runs"
-WINDOW_S = 0.05
-SEND_TIMEOUT_S = 2.0  # a broker that does not answer holds the next window no longer than this
+SEND_TIMEOUT_S = 2.0  # a broker that does not answer holds the next send no longer than this
 
 
 def run_group(run_id: str) -> str:
@@ -54,10 +50,9 @@ class _Broadcaster:
         while True:
             wake.wait()
             wake.clear()
-            time.sleep(WINDOW_S)  # the window: let more commits join
             try:
                 self.flush(loop)
-            except Exception:  # the thread must go on sending later windows
+            except Exception:  # the thread must go on sending
                 logger.exception("broadcasting run events failed")
 
     def flush(self, loop=None) -> None:
@@ -84,7 +79,7 @@ async def _send(layer, sends: list[tuple[str, list[dict]]]) -> None:
 
 
 _broadcaster = _Broadcaster()
-atexit.register(_broadcaster.flush)  # what the last window still holds
+atexit.register(_broadcaster.flush)  # what is still waiting
 os.register_at_fork(after_in_child=_broadcaster.start_afresh)
 
 

@@ -9,16 +9,6 @@ EXECUTE_STEP_TASK = "workflows.execute_step"
 RESUME_STEP_TASK = "workflows.resume_step"
 
 
-def dispatch_later(run, step_run: StepRun, timeout_s: float) -> None:
-    """Dispatch the step run when the transaction recording `run` commits (engine.locks)."""
-    run.__dict__.setdefault("dispatches", []).append((step_run, timeout_s))
-
-
-def dispatches_on_commit(run) -> None:
-    """Register what dispatch_later collected for `run`; called once, as its recording ends."""
-    dispatch_on_commit(run.__dict__.pop("dispatches", []))
-
-
 def dispatch_on_commit(dispatches: list[tuple[StepRun, float]]) -> None:
     """Send the step runs to Celery once the transaction commits, through one producer (taking
     one from the pool costs a quarter of a send, and a run can start thousands of steps)."""
@@ -34,8 +24,9 @@ def _dispatch_all(messages: list[tuple[str, int, float]]) -> None:
 
 
 def dispatch(run_id: str, step_run_id: int, timeout_s: float, producer=None) -> None:
-    # The soft limit raises inside the step (recorded as a timeout); the hard limit kills a step
-    # that ignores it. Both need the prefork pool; other pools rely on the tools' own timeouts.
+    # Inline steps run in the task: the soft limit raises inside one (recorded as a timeout),
+    # the hard limit kills one that ignores it (prefork pool). Leased steps leave the task at
+    # once for engine.calls, which times them out itself.
     current_app.send_task(
         EXECUTE_STEP_TASK,
         args=[run_id, step_run_id],

@@ -24,8 +24,6 @@ from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.db.models import Model
 from django.db.models.fields import AutoFieldMixin
 
-from workflows.engine.prepared import PREPARED_ROWS_MAX, prepared
-
 ID_BLOCK = 100
 # From this many new rows of one table, COPY them: a multi-row INSERT's placeholders cost more to
 # fill in (client-side) than the rows cost to send, and a run can plan thousands of steps at once.
@@ -74,8 +72,6 @@ class _Batch:
                 _copy(f"COPY {_table_columns(model, columns)} FROM STDIN", rows)
                 continue
             sql = _insert_sql(model, columns, len(rows))
-            if len(rows) <= PREPARED_ROWS_MAX:
-                sql = prepared(sql, f"insert_{model._meta.db_table}")
             statements.append((sql, [value for row in rows for value in row]))
         statements += self.updates
         self.updates = []
@@ -94,10 +90,7 @@ def _insert_sql(model: type[Model], columns: tuple[str, ...], row_count: int) ->
 
 
 def _copy(sql: str, rows: list[list]) -> None:
-    # Straight to psycopg's cursor: COPY bypasses Django's execute wrappers (and this batch's),
-    # so the transaction must be open on the server already (config.db).
-    if hasattr(connection, "begin_if_pending"):
-        connection.begin_if_pending()
+    # Straight to psycopg's cursor: COPY bypasses Django's execute wrappers (and this batch's).
     with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
         for row in rows:
             copy.write_row(row)
@@ -185,7 +178,7 @@ def row_update(instance: Model, fields: list[str]) -> None:
     meta = instance._meta
     model_fields = [meta.get_field(name) for name in fields]
     values = _db_values(instance, model_fields, adding=False)
-    sql = prepared(_update_sql(type(instance), tuple(fields)), f"update_{meta.db_table}")
+    sql = _update_sql(type(instance), tuple(fields))
     batch.updates.append((sql, [*values, meta.pk.get_db_prep_save(instance.pk, connection)]))
 
 

@@ -1,8 +1,10 @@
-"""Execute one step run: claim it, do the work outside any transaction, commit the result once.
+"""Execute one step run: claim it, do the work, record the outcome once.
 
 A delivery of a step run that is finished, or running under a live lease elsewhere, does nothing;
-a delivery of one whose lease expired (its worker died) takes it over. The result is committed
-only by the holder of the current claim, so a step's result is written at most once.
+a delivery of one whose lease expired (its worker died) takes it over. Quick kinds without
+outside effects (`runs_inline`) execute inside the claiming transaction; the others execute
+outside any transaction (engine.calls keeps many of them in flight) and their outcome is
+recorded only by the holder of the current claim, so a step's result is written at most once.
 """
 
 import json
@@ -13,143 +15,122 @@ from dataclasses import dataclass
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.utils import timezone
+from pydantic import ValidationError
 
 from workflows import expressions, metrics
 from workflows.engine.context import template_context
-from workflows.engine.events import events_append
-from workflows.engine.executors.base import Done, StepContext, StepFailed, Wait, executor_for
-from workflows.engine.locks import RunMovedOn, run_lock, run_locked, step_run_locked
+from workflows.engine.contract import Done, Fail, Outcome, Skip, StepContext, StepExecutor, Wait
+from workflows.engine.finish import run_settle, step_run_orphaned
 from workflows.engine.progress import (
     CLAIM_FIELDS,
     attempt_failed,
+    attempt_skipped,
     attempt_succeeded,
     attempt_waiting,
+    cost_add,
+    degrade,
     lease_for,
-    run_settle,
-    step_ref,
-    step_run_cancel_orphan,
 )
-from workflows.engine.rows import row_update
-from workflows.engine.transitions import run_transition
+from workflows.engine.registry import executor_for, kinds
+from workflows.engine.transitions import step_run_transition
+from workflows.engine.unit import Unit, step_unit
 from workflows.models import Run, RunStatus, StepRun, StepStatus
-from workflows.spec import StepSpec, WorkflowSpec, spec_for_version
 
 
 @dataclass(frozen=True)
 class Claim:
-    run: Run
-    step_run: StepRun
-    spec: WorkflowSpec
-    step: StepSpec
+    """A step run claimed for execution outside the engine's transaction."""
+
+    run_id: str
+    step_run_id: int
     token: uuid.UUID
+    executor: StepExecutor
+    context: StepContext
 
 
 def step_run_execute(*, run_id, step_run_id: int, worker: str = "", task_id: str = "") -> str:
-    """Execute the step run if it is ours to run; return what happened (for logs and tests)."""
+    """Claim, execute and record the step run here and now; return what happened."""
+    claimed = step_run_claim(run_id=run_id, step_run_id=step_run_id, worker=worker, task_id=task_id)
+    if not isinstance(claimed, Claim):
+        return claimed
+    return step_run_record(claimed, claim_perform(claimed))
+
+
+def step_run_claim(*, run_id, step_run_id: int, worker: str = "", task_id: str = ""):
+    """Claim the step run: return the Claim to perform outside, or what happened if that was
+    all (skipped, done inline, failed before it could start)."""
     try:
-        claim = _retrying(_claim_phase, run_id, step_run_id, worker, task_id)
+        with step_unit(run_id, step_run_id) as (unit, step_run):
+            return _claim(unit, step_run, worker, task_id)
     except (Run.DoesNotExist, StepRun.DoesNotExist):
         return "skipped"  # a late delivery for a run that was deleted
-    if isinstance(claim, str):
-        return claim  # done in the claiming transaction
-    performed = _perform(claim)
-    try:
-        return _retrying(_record_claimed, run_id, claim, performed)
-    except SoftTimeLimitExceeded:
-        # The work was done but the step's time ran out while waiting for the run's lock: record
-        # it anyway rather than lose it (the soft limit fires once; the hard one 10 s later).
-        return _retrying(_record_claimed, run_id, claim, performed)
 
 
-def _retrying(phase, *args):
-    """Run a phase with the run read but not locked; if the run moved on meanwhile (locks.py),
-    run it again with the run locked from the start."""
-    try:
-        return phase(*args, lock_run=False)
-    except RunMovedOn:
-        return phase(*args, lock_run=True)
-
-
-def _claim_phase(run_id, step_run_id: int, worker: str, task_id: str, *, lock_run: bool):
-    """Claim the step run: return the Claim to perform, or what happened if that was all."""
-    with step_run_locked(run_id, step_run_id, lock_run=lock_run) as (run, step_run):
-        claim = _claim(run, step_run, worker, task_id)
-        if claim is None:
-            return "skipped"
-        if executor_for(claim.step.kind).runs_inline(claim.step):
-            # Like Temporal's local activities: quick work without outside effects runs
-            # in the claiming transaction, so it costs one transaction and needs no lease
-            # (the claim is saved together with the outcome).
-            return _record(run, claim, *_perform(claim))
-        row_update(claim.step_run, CLAIM_FIELDS)
-        return claim
-
-
-def _record_claimed(run_id, claim: Claim, performed: tuple, *, lock_run: bool) -> str:
-    with step_run_locked(run_id, claim.step_run.pk, lock_run=lock_run) as (run, current):
-        if current.status != StepStatus.RUNNING or current.claim != claim.token:
-            return "discarded"  # cancelled, or taken over after our lease ran out
-        if run.is_terminal:
-            step_run_cancel_orphan(run, current)
-            return "discarded"
-        return _record(run, claim, *performed)
-
-
-def _claim(run: Run, step_run: StepRun, worker: str, task_id: str) -> Claim | None:
-    """Take the step run if it is due (or its lease expired); the caller saves CLAIM_FIELDS."""
-    now = timezone.now()
+def _claim(unit: Unit, step_run: StepRun, worker: str, task_id: str):
+    run, now = unit.run, timezone.now()
     takeover = step_run.status == StepStatus.RUNNING and step_run.lease_until < now
     runnable = step_run.status == StepStatus.PENDING and step_run.due_at <= now
     if run.is_terminal and step_run.status in (StepStatus.PENDING, StepStatus.RUNNING):
-        step_run_cancel_orphan(run, step_run)
-        return None
+        step_run_orphaned(unit, step_run)
+        return "cancelled"
     if run.status != RunStatus.RUNNING or not (runnable or takeover):
-        return None
-    spec = spec_for_version(run.version)
-    step = spec.step(step_run.step_id)
-    payload = {**step_ref(step_run), "worker": worker}
+        return "skipped"
+    step = unit.spec.step(step_run.step_id)
+    executor = executor_for(step.kind)
+    payload = {"worker": worker}
     if takeover:
         payload["took_over_from"] = step_run.worker
-    step_run.status = StepStatus.RUNNING
-    step_run.claim = uuid.uuid4()
-    step_run.worker = worker
-    step_run.task_id = task_id
-    step_run.started_at = now
-    step_run.lease_until = now + lease_for(step.timeout_s)
-    events_append(run, [("step.started", payload)])
-    return Claim(run, step_run, spec, step, step_run.claim)
-
-
-def _perform(claim: Claim) -> tuple:
-    """Render the input and run the executor; return (input, outcome, error)."""
-    started = time.monotonic()
-    step, rendered, outcome, error = claim.step, None, None, ""
+    step_run.claim, step_run.worker, step_run.task_id = uuid.uuid4(), worker, task_id
+    step_run.started_at, step_run.lease_until = now, now + lease_for(step.timeout_s)
     try:
-        rendered = _as_json(_render_input(claim), f"step '{step.id}' with")
-        context = StepContext(claim.run, claim.step_run, step, rendered, step.timeout_s)
-        outcome = executor_for(step.kind).execute(context)
-        if isinstance(outcome, Done):
-            outcome = Done(_as_json(outcome.output, f"step '{step.id}' output"), outcome.degraded)
-    except SoftTimeLimitExceeded:
-        error = f"step '{step.id}' timed out after {step.timeout_s:g}s"
-    except StepFailed as exc:
-        error = str(exc)
-    except Exception as exc:  # a failure is recorded on the step, never lost
-        error = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=8)}"
-    metrics.step_observed(step.kind, time.monotonic() - started)
-    return rendered, outcome, error
+        if executor is None:
+            available = ", ".join(kinds())
+            raise Fail(
+                f"step '{step.id}': step kind '{step.kind}' is not available (kinds: {available})",
+                code="unknown_kind",
+                retryable=False,
+            )
+        context = _context(unit, step_run, step)
+    except Fail as failure:
+        step_run_transition(unit, step_run, StepStatus.RUNNING, fields=CLAIM_FIELDS, **payload)
+        _record(unit, step_run, failure)
+        return "failed"
+    step_run.input = context.input
+    step_run_transition(
+        unit, step_run, StepStatus.RUNNING, fields=[*CLAIM_FIELDS, "input"], **payload
+    )
+    claim = Claim(str(run.pk), step_run.pk, step_run.claim, executor, context)
+    if executor.runs_inline(step, context.params):
+        # Like Temporal's local activities: quick work without outside effects runs in the
+        # claiming transaction, so it costs one transaction and needs no lease.
+        return _record(unit, step_run, claim_perform(claim))
+    return claim
 
 
-def _as_json(value, what: str):
-    """Fail the step, not the transaction that records it, on values JSON cannot hold."""
+def _context(unit: Unit, step_run: StepRun, step) -> StepContext:
+    """What the executor is given, the step's `with` rendered; or raise Fail (not retried:
+    the same templates over the same values fail the same way)."""
     try:
-        return json.loads(json.dumps(value))
-    except (TypeError, ValueError) as exc:
-        raise StepFailed(f"{what}: {exc}") from None
+        params = step.params
+    except ValidationError as exc:
+        raise Fail(f"step '{step.id}': {exc}", code="invalid_step", retryable=False) from None
+    run = unit.run
+    return StepContext(
+        run_id=str(run.pk),
+        step_run_id=step_run.pk,
+        step=step,
+        params=params,
+        input=_as_json(_render_input(unit, step_run, step), f"step '{step.id}' with"),
+        iteration=step_run.iteration,
+        attempt=step_run.attempt,
+        timeout_s=step.timeout_s,
+        idempotency_key=step_run.idempotency_key,
+        started_by=run.started_by,
+        ctx=run.ctx,
+    )
 
 
-def _render_input(claim: Claim) -> dict:
-    step, step_run = claim.step, claim.step_run
+def _render_input(unit: Unit, step_run: StepRun, step) -> dict:
     if not step.with_:
         return {}
     extra = {}
@@ -158,77 +139,92 @@ def _render_input(claim: Claim) -> dict:
         extra = {"item": items[step_run.iteration], "index": step_run.iteration}
     elif step.repeat is not None:
         extra = {"iteration": step_run.iteration}
-    context = template_context(claim.run, claim.spec, step, **extra)
+    context = template_context(unit.run, unit.spec, step, **extra)
     rendered = {}
     for key, value in step.with_.items():
         try:
             rendered[key] = expressions.render(value, context)
         except expressions.ExpressionError as exc:
-            raise StepFailed(f"step '{step.id}' with.{key}: {exc}") from None
+            message = f"step '{step.id}' with.{key}: {exc}"
+            raise Fail(message, code="template_error", retryable=False) from None
     return rendered
 
 
-def _record(run: Run, claim: Claim, rendered, outcome, error: str) -> str:
-    """Record the outcome of the claimed execution and move the run on."""
-    step_run, spec = claim.step_run, claim.spec
-    step_run.input = rendered  # saved with the outcome below
-    if error:
-        attempt_failed(run, spec, step_run, error)
+def _as_json(value, what: str):
+    """Fail the step, not the transaction that records it, on values JSON cannot hold."""
+    try:
+        return json.loads(json.dumps(value))
+    except (TypeError, ValueError) as exc:
+        raise Fail(f"{what}: {exc}", code="not_json", retryable=False) from None
+
+
+def claim_perform(claim: Claim) -> Outcome:
+    """Run the executor; every way it can end is an outcome (a failure is recorded, never lost)."""
+    step = claim.context.step
+    started = time.monotonic()
+    try:
+        outcome = claim.executor.execute(claim.context)
+        outcome = outcome_checked(step.id, outcome)
+    except SoftTimeLimitExceeded:
+        outcome = Fail(f"step '{step.id}' timed out after {step.timeout_s:g}s", code="timeout")
+    except Fail as failure:
+        outcome = failure
+    except Exception as exc:
+        message = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=8)}"
+        outcome = Fail(message, code="error")
+    metrics.step_observed(step.kind, time.monotonic() - started)
+    return outcome
+
+
+def outcome_checked(step_id: str, outcome) -> Outcome:
+    if isinstance(outcome, Done):
+        output = _as_json(outcome.output, f"step '{step_id}' output")
+        return Done(output, degraded=outcome.degraded, cost_usd=outcome.cost_usd)
+    if isinstance(outcome, Wait):
+        return Wait(
+            reason=outcome.reason, ref=outcome.ref, wake_at=outcome.wake_at,
+            output=_as_json(outcome.output, f"step '{step_id}' output"), cost_usd=outcome.cost_usd,
+        )  # fmt: skip
+    if isinstance(outcome, Skip | Fail):
+        return outcome
+    return Fail(f"step '{step_id}': the executor returned {outcome!r}, not an outcome")
+
+
+def step_run_record(claim: Claim, outcome: Outcome) -> str:
+    """Record the outcome of a claimed execution, if the claim still holds."""
+    try:
+        with step_unit(claim.run_id, claim.step_run_id) as (unit, current):
+            if current.status != StepStatus.RUNNING or current.claim != claim.token:
+                return "discarded"  # cancelled, timed out, or taken over after our lease ran out
+            if unit.run.is_terminal:
+                step_run_orphaned(unit, current)
+                return "discarded"
+            return _record(unit, current, outcome)
+    except (Run.DoesNotExist, StepRun.DoesNotExist):
+        return "discarded"
+
+
+def _record(unit: Unit, step_run: StepRun, outcome: Outcome) -> str:
+    """Record what the running execution did and move the run on."""
+    cost_add(unit, step_run, outcome.cost_usd)
+    if isinstance(outcome, Fail):
+        attempt_failed(
+            unit, step_run, outcome.message, code=outcome.code, retryable=outcome.retryable
+        )
         result = "failed"
     elif isinstance(outcome, Wait):
-        attempt_waiting(
-            run, step_run, wake_at=outcome.wake_at, output=outcome.output, details=outcome.details
-        )
-        step_run_resume_if_ready(run, spec, step_run)
+        attempt_waiting(unit, step_run, outcome)
+        if outcome.wake_at is not None and outcome.wake_at <= timezone.now():
+            attempt_succeeded(unit, step_run, outcome.output)  # a timer already due
         result = "waiting"
     else:
-        assert isinstance(outcome, Done)
-        if outcome.degraded and not run.degraded:
-            run.degraded = True
-            row_update(run, ["degraded"])
-        attempt_succeeded(run, spec, step_run, outcome.output)
-        result = "succeeded"
-    run_settle(run, spec, commit=True)  # the delivery's transaction ends with this
+        if outcome.degraded:
+            degrade(unit, step_run)
+        if isinstance(outcome, Skip):
+            attempt_skipped(unit, step_run, outcome.reason)
+            result = "skipped"
+        else:
+            attempt_succeeded(unit, step_run, outcome.output)
+            result = "succeeded"
+    run_settle(unit)
     return result
-
-
-def step_run_resume_if_ready(run: Run, spec: WorkflowSpec, step_run: StepRun) -> bool:
-    """Finish a WAITING step run whose timer is due or whose child run has ended.
-
-    Call inside engine.locks.run_locked or step_run_locked.
-    """
-    if step_run.status != StepStatus.WAITING or run.is_terminal:
-        return False
-    if step_run.wake_at is not None:
-        if step_run.wake_at > timezone.now():
-            return False
-        _run_resume(run)
-        attempt_succeeded(run, spec, step_run, step_run.output)
-        return True
-    run_lock(run)  # serializes with the child's resume task, which holds it while it looks
-    child = Run.objects.filter(parent_step_run=step_run).first()
-    if child is None or not child.is_terminal:
-        return False
-    _run_resume(run)
-    if child.status == RunStatus.COMPLETED:
-        attempt_succeeded(run, spec, step_run, child.result)
-    else:
-        error = f"child run {child.pk} ended {child.status}: {child.error}".rstrip(": ")
-        attempt_failed(run, spec, step_run, error)
-    return True
-
-
-def _run_resume(run: Run) -> None:
-    if run.status == RunStatus.WAITING:
-        run_transition(run, RunStatus.RUNNING)
-
-
-def step_run_resume(*, run_id, step_run_id: int) -> bool:
-    """Resume a waiting step run if its wait is over (child run ended, timer due)."""
-    with run_locked(run_id) as run:
-        step_run = StepRun.objects.get(pk=step_run_id)
-        spec = spec_for_version(run.version)
-        if not step_run_resume_if_ready(run, spec, step_run):
-            return False
-        run_settle(run, spec, commit=True)
-        return True

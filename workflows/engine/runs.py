@@ -3,10 +3,10 @@
 from django.db import IntegrityError, transaction
 
 from config.errors import Conflict, InvalidInput
-from workflows.engine.events import events_append
-from workflows.engine.locks import recording, run_held, run_locked
-from workflows.engine.progress import run_abort, run_settle, steps_start
+from workflows.engine.finish import run_abort, run_settle
+from workflows.engine.progress import steps_start
 from workflows.engine.transitions import run_transition
+from workflows.engine.unit import new_run_unit, run_unit
 from workflows.models import Run, RunStatus, StepRun, StepStatus, Workflow
 from workflows.spec import inputs_resolve, spec_for_version
 
@@ -69,14 +69,13 @@ def run_start(
     created = {"workflow": workflow.slug, "version": version.number}
     if parent_step_run is not None:
         created["parent_run"] = str(parent_step_run.run_id)
-    run_held(run)
-    with recording(run):
-        events_append(run, [("run.created", created)])
-        run_transition(run, RunStatus.PLANNING)
-        steps_start(run, spec, spec.graph.roots)
+    with new_run_unit(run) as unit:
+        unit.event("run.created", created)
+        run_transition(unit, RunStatus.PLANNING)
+        steps_start(unit, spec.graph.roots)
         if not run.is_terminal:
-            run_transition(run, RunStatus.RUNNING)
-            run_settle(run, spec)
+            run_transition(unit, RunStatus.RUNNING)
+            run_settle(unit)
     return run, True
 
 
@@ -116,8 +115,8 @@ def _same_request(existing: Run, inputs) -> Run:
 
 def run_cancel(*, run_id, reason: str = "cancelled") -> Run:
     """Cancel the run, its pending and running steps and its child runs (409 when finished)."""
-    with run_locked(run_id) as run:
-        if run.is_terminal:
-            raise Conflict(f"Run {run.pk} is already {run.status}.", code="run_finished")
-        run_abort(run, RunStatus.CANCELLED, reason=reason)
-        return run
+    with run_unit(run_id) as unit:
+        if unit.run.is_terminal:
+            raise Conflict(f"Run {unit.run.pk} is already {unit.run.status}.", code="run_finished")
+        run_abort(unit, RunStatus.CANCELLED, reason=reason)
+        return unit.run

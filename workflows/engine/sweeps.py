@@ -13,7 +13,8 @@ from django.db.models import Q
 from django.utils import timezone
 
 from workflows.engine.dispatch import dispatch_on_commit
-from workflows.engine.runner import step_run_execute, step_run_resume
+from workflows.engine.runner import step_run_execute
+from workflows.engine.steps import step_run_wake
 from workflows.models import RUN_TERMINAL, StepRun, StepStatus
 from workflows.spec import spec_for_version
 
@@ -67,7 +68,7 @@ def steps_wake_due() -> int:
     woken = 0
     for run_id, step_run_id in waiting.values_list("run_id", "pk")[:BATCH]:
         try:
-            woken += step_run_resume(run_id=run_id, step_run_id=step_run_id)
+            woken += step_run_wake(run_id=run_id, step_run_id=step_run_id)
         except Exception:
             logger.exception("waking step run %s failed", step_run_id)
     return woken

@@ -1,22 +1,29 @@
-"""The run state machine: every status change goes through `run_transition`."""
+"""The state machines of runs and step runs: every status change goes through one function here,
+which checks the table in workflows.models, writes the row and records the event."""
 
 from django.db import transaction
 from django.utils import timezone
 
 from config.errors import Conflict
 from workflows import metrics
-from workflows.engine.events import events_append
-from workflows.engine.locks import run_lock
 from workflows.engine.rows import row_update
-from workflows.models import RUN_TERMINAL, RUN_TRANSITIONS, Run, RunStatus
+from workflows.engine.unit import Unit
+from workflows.models import (
+    RUN_TERMINAL,
+    RUN_TRANSITIONS,
+    STEP_BUSY,
+    STEP_RUN_TRANSITIONS,
+    RunStatus,
+    StepRun,
+    StepStatus,
+)
+
+STEP_TERMINAL = frozenset(status for status, to in STEP_RUN_TRANSITIONS.items() if not to)
 
 
-def run_transition(run: Run, to: str, *, reason: str = "", **payload) -> None:
-    """Move `run` to status `to` and record it, or raise Conflict and write nothing.
-
-    Call inside engine.locks.run_locked or step_run_locked; it takes the run's row lock.
-    """
-    run_lock(run)
+def run_transition(unit: Unit, to: str, *, reason: str = "", **payload) -> None:
+    """Move the unit's run to status `to` and record it, or raise Conflict and write nothing."""
+    run = unit.run
     source = run.status
     if to not in RUN_TRANSITIONS[source]:
         raise Conflict(
@@ -39,4 +46,33 @@ def run_transition(run: Run, to: str, *, reason: str = "", **payload) -> None:
     event = {"from": source, "to": to, **payload}
     if reason:
         event["reason"] = reason
-    events_append(run, [("run.status", event)])
+    unit.event("run.status", event)
+
+
+def step_run_transition(unit: Unit, step_run: StepRun, to: str, *, fields=(), **payload) -> None:
+    """Move a step run to `to`, saving `fields` (set by the caller) with its status, keeping
+    the run's count of busy step runs, and record `step.<...>` with `payload`; or raise Conflict
+    and change nothing."""
+    source = step_run.status
+    if to not in STEP_RUN_TRANSITIONS[source]:
+        raise Conflict(
+            f"Step run {step_run.pk} ({step_run.step_id}) cannot go from {source} to {to}.",
+            code="invalid_transition",
+            details={"status": source, "requested": to},
+        )
+    unit.run.steps_busy += (to in STEP_BUSY) - (source in STEP_BUSY)
+    step_run.status = to
+    written = ["status", *fields]
+    if source == StepStatus.RUNNING and to != StepStatus.RUNNING:
+        step_run.lease_until = None
+        written.append("lease_until")
+    if to in STEP_TERMINAL:
+        step_run.finished_at = timezone.now()
+        written.append("finished_at")
+    row_update(step_run, list(dict.fromkeys(written)))
+    name = "started" if to == StepStatus.RUNNING else to.lower()
+    unit.event(f"step.{name}", {**step_ref(step_run), **payload})
+
+
+def step_ref(step_run: StepRun) -> dict:
+    return {"step": step_run.step_id, "iteration": step_run.iteration, "attempt": step_run.attempt}

@@ -1,1 +1,0 @@
-"""Step kinds. The built-in ones register themselves when WorkflowsConfig.ready imports them."""

@@ -1,0 +1,63 @@
+"""Where plug-ins register: step kinds, gates, and the extra spec fields they read.
+
+Registration happens at import, from each app's AppConfig.ready; a name registered twice is a
+programming error and raises.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+
+from workflows.engine.contract import Gate, StepExecutor
+
+_executors: dict[str, StepExecutor] = {}
+_gates: dict[str, Gate] = {}
+# Spec fields a plug-in owns beyond a step kind's: on a step (`guard:`) or on the workflow
+# (`guards:`), each with the model it is validated against at publish.
+_step_fields: dict[str, type[BaseModel]] = {}
+_workflow_fields: dict[str, type[BaseModel]] = {}
+
+
+def executor_register(executor: StepExecutor) -> StepExecutor:
+    _claim(_executors, executor.kind, executor, "step kind")
+    return executor
+
+
+def executor_for(kind: str | None) -> StepExecutor | None:
+    return _executors.get(kind) if kind else None
+
+
+def kinds() -> list[str]:
+    return sorted(_executors)
+
+
+def gate_register(gate: Gate) -> Gate:
+    _claim(_gates, gate.name, gate, "gate")
+    return gate
+
+
+def gates() -> list[Gate]:
+    """The registered gates, in registration order (the first that does not allow decides)."""
+    return list(_gates.values())
+
+
+def step_field_register(name: str, model: type[BaseModel]) -> None:
+    _claim(_step_fields, name, model, "step field")
+
+
+def step_field_model(name: str) -> type[BaseModel] | None:
+    return _step_fields.get(name)
+
+
+def workflow_field_register(name: str, model: type[BaseModel]) -> None:
+    _claim(_workflow_fields, name, model, "workflow field")
+
+
+def workflow_field_model(name: str) -> type[BaseModel] | None:
+    return _workflow_fields.get(name)
+
+
+def _claim(registry: dict, name: str, value, what: str) -> None:
+    if name in registry and registry[name] is not value:
+        raise ValueError(f"{what} '{name}' is registered already")
+    registry[name] = value
