@@ -1,11 +1,14 @@
 """Engine vs raw Celery on this machine, measured in one invocation. See bench/README.md.
 
     .venv/bin/python bench/run.py [--repeat 3] [--chain 200] [--fanout 2000] [--profile]
+                                  [--leased-runs 100] [--leased-delay 1.0]
 
 (a) a chain of `noop` tool steps (each after the previous) vs a raw Celery chain of tasks that
     each commit one row: mean time per step, engine / raw, target <= 1.5.
 (b) independent `noop` steps (all `needs: []`) vs a raw Celery group of tasks that each commit
     one row, on the same workers: steps per second, engine / raw, target >= 0.5.
+(c) runs of one `http.get` step against a local server that answers after 1 s, on two worker
+    processes (bench/leased.py): wall time of 100 runs, target <= 5 s (the floor is 1 s).
 """
 
 import argparse
@@ -49,6 +52,7 @@ from django.db import connection, transaction  # noqa: E402
 from django.utils import timezone  # noqa: E402
 from psycopg import sql  # noqa: E402
 
+from bench import leased  # noqa: E402
 from bench.raw_tasks import raw_noop, raw_rows, raw_table_reset  # noqa: E402
 from config.celery import app  # noqa: E402
 from workflows.engine.runs import run_start  # noqa: E402
@@ -58,6 +62,8 @@ from workflows.services import workflow_create, workflow_version_publish  # noqa
 RUN_TIMEOUT_S = 1800
 POLL_S = 0.02
 KINDS = ("engine_chain", "raw_chain", "engine_fanout", "raw_fanout")
+# (c) runs on two worker processes, as its target says: one node, prefork --concurrency 2.
+LEASED_WORKERS, LEASED_CONCURRENCY = 1, 2
 
 
 def main() -> None:
@@ -76,6 +82,12 @@ def main() -> None:
         help="the steps' tool: noop (pure, runs inside the claiming transaction) or "
         "bench.leased_noop (the same no-op run the way every tool with outside effects is: "
         "claimed under a lease, executed, then recorded in a second transaction)",
+    )
+    parser.add_argument(
+        "--leased-runs", type=int, default=100, help="(c): runs of one http.get step; 0 skips (c)"
+    )
+    parser.add_argument(
+        "--leased-delay", type=float, default=1.0, help="(c): seconds the server takes to answer"
     )
     args = parser.parse_args()
 
@@ -112,8 +124,22 @@ def main() -> None:
             print(f"  repeat {attempt}/{args.repeat}: {figures}", flush=True)
     finally:
         workers.stop()
+    leased_results = []
+    if args.leased_runs:
+        print(
+            f"(c) leased path: {leased.ROUNDS} rounds of {args.leased_runs} runs of one http.get"
+            f" answered after {args.leased_delay:g}s, on {LEASED_WORKERS} celery worker(s), each"
+            f" --pool prefork --concurrency {LEASED_CONCURRENCY}",
+            flush=True,
+        )
+        workers = Workers(LEASED_WORKERS, LEASED_CONCURRENCY)
+        try:
+            db = {**db_params(), "dbname": settings.DATABASES["default"]["NAME"]}
+            leased_results = leased.measure(user, args.leased_runs, args.leased_delay, db)
+        finally:
+            workers.stop()
 
-    report(results, starts, args)
+    report(results, starts, leased_results, args)
     if args.profile:
         profile(chain_wf, fanout_wf, user, args)
 
@@ -121,13 +147,19 @@ def main() -> None:
 # -- setup ---------------------------------------------------------------------------------------
 
 
-def database_prepare() -> None:
-    """Create the bench database if missing, migrate it, and empty its runs and raw rows."""
+def db_params() -> dict:
+    """psycopg.connect's arguments for the bench database's server, but the database name."""
     db = settings.DATABASES["default"]
     params = {"host": db["HOST"], "port": db["PORT"] or 5432, "user": db["USER"]}
     if db["PASSWORD"]:
         params["password"] = db["PASSWORD"]
-    with psycopg.connect(dbname="postgres", autocommit=True, **params) as admin:
+    return params
+
+
+def database_prepare() -> None:
+    """Create the bench database if missing, migrate it, and empty its runs and raw rows."""
+    db = settings.DATABASES["default"]
+    with psycopg.connect(dbname="postgres", autocommit=True, **db_params()) as admin:
         exists = "SELECT 1 FROM pg_database WHERE datname = %s"
         if not admin.execute(exists, [db["NAME"]]).fetchone():
             admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(db["NAME"])))
@@ -258,7 +290,7 @@ def environment_line(args) -> str:
     )
 
 
-def report(results: dict, starts: list, args) -> None:
+def report(results: dict, starts: list, leased_results: list, args) -> None:
     median = {kind: statistics.median(values) for kind, values in results.items()}
     chain_ms = [median[kind] / args.chain * 1000 for kind in ("engine_chain", "raw_chain")]
     fanout_rate = [args.fanout / median[kind] for kind in ("engine_fanout", "raw_fanout")]
@@ -273,13 +305,17 @@ def report(results: dict, starts: list, args) -> None:
             1,
         ),
     ]
-    header = f"{'measurement':<52} {'engine':>11} {'raw':>11} {'ratio':>7} {'target':>8}  result"
+    if leased_results:
+        rows.append(leased.report_row(leased_results, args.leased_runs, args.leased_delay))
+    header = (
+        f"{'measurement':<56} {'engine':>11} {'raw|floor':>11} {'ratio':>7} {'target':>8}  result"
+    )
     print(f"\n{header}\n{'-' * len(header)}")
     for name, engine, raw, unit, target, bound, sign in rows:
         ratio = engine / raw
         met = (ratio - bound) * sign >= 0
         print(
-            f"{name:<52} {engine:>8.2f} {unit:<2} {raw:>8.2f} {unit:<2} {ratio:>7.2f}"
+            f"{name:<56} {engine:>8.2f} {unit:<2} {raw:>8.2f} {unit:<2} {ratio:>7.2f}"
             f" {target:>8}  {'met' if met else 'MISSED'}"
         )
     print()
@@ -292,6 +328,8 @@ def report(results: dict, starts: list, args) -> None:
         f" in {planned:.2f}s (the workers idle meanwhile) and published them by {published:.2f}s"
         f" (median; of {median['engine_fanout']:.2f}s)"
     )
+    if leased_results:
+        print("\n".join(leased.report_lines(leased_results)))
     print(f"  load average now: {', '.join(f'{value:.2f}' for value in os.getloadavg())}")
 
 

@@ -1,10 +1,15 @@
 import os
+import pwd
+import shutil
 import signal
+import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
+import psycopg
 import pytest
 import redis
 from django.conf import settings
@@ -71,16 +76,181 @@ def wait_for_run(run: Run, timeout: float = 30.0, statuses=RUN_TERMINAL) -> Run:
     raise AssertionError(f"run {run.pk} still {run.status} after {timeout}s")
 
 
-class WorkerProcess:
-    """A real `celery worker` subprocess on the test database and the test Redis."""
+# What config/settings/base.py sets for DATABASE_POOLER=transaction (tests/test_pgbouncer.py
+# checks that it still does).
+TRANSACTION_POOLING_OPTIONS = {"prepare_threshold": None, "server_side_binding": False}
+PGBOUNCER_SERVER_SESSIONS = 3
 
-    def __init__(self, name: str, *, concurrency: int = 2, beat: bool = False, tmp_path=None):
-        env = {
-            **os.environ,
-            "DJANGO_SETTINGS_MODULE": "config.settings.test",
-            "DATABASE_URL": _test_database_url(),
-            "REDIS_URL": settings.REDIS_URL,
-        }
+
+class PgBouncer:
+    """A `pgbouncer` process in transaction mode on a free 127.0.0.1 port, in front of the
+    test database, with its ini, userlist, logfile and pidfile in a temporary directory."""
+
+    def __init__(self, binary: str, db: dict):
+        self.dir = Path(tempfile.mkdtemp(prefix="chameleon-pgbouncer-"))
+        self.host, self.port = "127.0.0.1", _free_port()
+        self.dbname, self.user = db["NAME"], db["USER"] or "postgres"
+        server = f"host={db['HOST'] or '127.0.0.1'} port={db['PORT'] or 5432} dbname={self.dbname}"
+        if db["PASSWORD"]:
+            server += f" password={db['PASSWORD']}"
+        self.logfile = self.dir / "pgbouncer.log"
+        ini = self.dir / "pgbouncer.ini"
+        ini.write_text(
+            f"""[databases]
+{self.dbname} = {server}
+
+[pgbouncer]
+listen_addr = {self.host}
+listen_port = {self.port}
+unix_socket_dir =
+pool_mode = transaction
+; Transactions go to the server sessions in turn (not to the one used last), so code that
+; relies on a session outliving its transaction fails every time, not by chance; idle
+; sessions are kept, so there are always several to turn over.
+server_round_robin = 1
+server_idle_timeout = 0
+auth_type = trust
+auth_file = {self.dir / "userlist.txt"}
+admin_users = {self.user}
+logfile = {self.logfile}
+pidfile = {self.dir / "pgbouncer.pid"}
+"""
+        )
+        (self.dir / "userlist.txt").write_text(f'"{self.user}" ""\n')
+        command = [binary, str(ini)]
+        if os.geteuid() == 0:  # pgbouncer refuses to run as root; it reads its ini first
+            os.chown(self.dir, pwd.getpwnam("nobody").pw_uid, -1)
+            command[1:1] = ["-u", "nobody"]
+        self.process = subprocess.Popen(
+            command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        self._wait_until_up()
+        self.open_server_sessions(PGBOUNCER_SERVER_SESSIONS)
+
+    def connect(self, dbname: str | None = None, **kwargs) -> psycopg.Connection:
+        return psycopg.connect(
+            host=self.host, port=self.port, dbname=dbname or self.dbname, user=self.user, **kwargs
+        )
+
+    def show(self, what: str) -> list[dict]:
+        """`SHOW <what>` on the admin console (which speaks only the simple query protocol)."""
+        with self.connect("pgbouncer", autocommit=True, cursor_factory=psycopg.ClientCursor) as c:
+            cursor = c.execute(f"SHOW {what}")
+            names = [column.name for column in cursor.description]
+            return [dict(zip(names, row, strict=True)) for row in cursor]
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=10)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def _wait_until_up(self, timeout: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                break
+            try:
+                self.show("VERSION")
+                return
+            except psycopg.OperationalError:
+                time.sleep(0.05)
+        log = self.logfile.read_text() if self.logfile.exists() else "(no log)"
+        self.stop()
+        raise RuntimeError(f"pgbouncer did not start on {self.host}:{self.port}:\n{log}")
+
+    def open_server_sessions(self, count: int) -> None:
+        """Open `count` server sessions at once, so transactions have sessions to rotate over."""
+        clients = [self.connect() for _ in range(count)]
+        for client in clients:
+            client.execute("SELECT 1")  # each holds its server session until it commits
+        for client in clients:
+            client.commit()  # a client leaving mid-transaction would take its session along
+            client.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+_pgbouncer: PgBouncer | None = None
+
+
+def pgbouncer_running() -> PgBouncer:
+    """The session's PgBouncer, started on first use (after django_db_setup, whose teardown
+    stops it). Without a pgbouncer binary: skip, or fail when CI=true."""
+    global _pgbouncer
+    if _pgbouncer is None:
+        binary = shutil.which("pgbouncer") or shutil.which("pgbouncer", path="/usr/sbin")
+        if binary is None:
+            message = "pgbouncer is not installed (apt-get install pgbouncer; .ci/run does)"
+            if os.environ.get("CI") == "true":
+                pytest.fail(message, pytrace=False)
+            pytest.skip(message)
+        _pgbouncer = PgBouncer(binary, settings.DATABASES["default"])
+    return _pgbouncer
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup):
+    """pytest-django's, and PgBouncer stopped before the test database is dropped (its server
+    sessions would keep DROP DATABASE from running)."""
+    global _pgbouncer
+    yield
+    if _pgbouncer is not None:
+        _pgbouncer.stop()
+        _pgbouncer = None
+
+
+@pytest.fixture
+def pgbouncer(django_db_setup) -> PgBouncer:
+    """The session's PgBouncer, with several server sessions open again (other tests may end
+    server sessions, and transactions need several to rotate over)."""
+    running = pgbouncer_running()
+    running.open_server_sessions(PGBOUNCER_SERVER_SESSIONS)
+    return running
+
+
+@pytest.fixture
+def through_pgbouncer(transactional_db, pgbouncer):
+    """This process's Django connections, in every thread, reach the test database through
+    PgBouncer for the test, with the settings of DATABASE_POOLER=transaction."""
+    from django.db import connection
+
+    shared = connection.settings_dict  # the dict every thread's connection is made from
+    saved = dict(shared)
+    connection.close()
+    shared.update(
+        HOST=pgbouncer.host,
+        PORT=pgbouncer.port,
+        OPTIONS={**shared["OPTIONS"], **TRANSACTION_POOLING_OPTIONS},
+        DISABLE_SERVER_SIDE_CURSORS=True,
+    )
+    yield pgbouncer
+    connection.close()
+    shared.clear()
+    shared.update(saved)
+
+
+class WorkerProcess:
+    """A real `celery worker` subprocess on the test database (through PgBouncer unless told
+    otherwise) and the test Redis."""
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        concurrency: int = 2,
+        beat: bool = False,
+        tmp_path=None,
+        through_pgbouncer: bool = True,
+    ):
+        env = worker_environment(through_pgbouncer=through_pgbouncer)
         command = [
             sys.executable,
             "-m",
@@ -118,9 +288,26 @@ class WorkerProcess:
                 self.kill()
 
 
-def _test_database_url() -> str:
+def worker_environment(*, through_pgbouncer: bool = True) -> dict[str, str]:
+    """The environment of a worker subprocess: the test database, through the session's
+    PgBouncer in transaction mode with DATABASE_POOLER=transaction, or directly."""
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings.test",
+        "DATABASE_URL": _test_database_url(),
+        "REDIS_URL": settings.REDIS_URL,
+    }
+    env.pop("DATABASE_POOLER", None)
+    if through_pgbouncer:
+        bouncer = pgbouncer_running()
+        env["DATABASE_URL"] = _test_database_url(bouncer.host, bouncer.port)
+        env["DATABASE_POOLER"] = "transaction"
+    return env
+
+
+def _test_database_url(host: str | None = None, port: int | None = None) -> str:
     db = settings.DATABASES["default"]
-    return f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+    return f"postgres://{db['USER']}@{host or db['HOST']}:{port or db['PORT']}/{db['NAME']}"
 
 
 def _wait_for_worker(name: str, timeout: float = 30.0) -> None:
@@ -141,7 +328,8 @@ def _clean_broker():
 
 @pytest.fixture(scope="module")
 def celery_worker(django_db_setup, _clean_broker, tmp_path_factory):
-    """Two prefork processes and beat (sweeps every second), shared by a test module.
+    """Two prefork processes and beat (sweeps every second), shared by a test module, on the
+    test database through PgBouncer.
 
     Module scope, so modules that start and kill their own workers never compete with it.
     """

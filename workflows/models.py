@@ -157,9 +157,16 @@ STEP_ACTIVE = frozenset({StepStatus.PENDING, StepStatus.RUNNING, StepStatus.WAIT
 STEP_BUSY = frozenset({StepStatus.PENDING, StepStatus.RUNNING})  # counted in Run.steps_busy
 # A step run's status machine (engine.transitions.step_run_transition). RUNNING -> RUNNING is a
 # takeover: a delivery found the lease of the one running it expired (its worker died).
+# PENDING -> WAITING: a step a gate escalated is held before it runs.
 STEP_RUN_TRANSITIONS: dict[str, frozenset[str]] = {
     StepStatus.PENDING: frozenset(
-        {StepStatus.RUNNING, StepStatus.SKIPPED, StepStatus.FAILED, StepStatus.CANCELLED}
+        {
+            StepStatus.RUNNING,
+            StepStatus.WAITING,
+            StepStatus.SKIPPED,
+            StepStatus.FAILED,
+            StepStatus.CANCELLED,
+        }
     ),
     StepStatus.RUNNING: frozenset(
         {

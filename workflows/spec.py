@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from config.errors import InvalidInput
 from workflows import expressions
 from workflows.engine import registry
+from workflows.models import WorkflowVersion
 
 IDENTIFIER = r"^[A-Za-z_][A-Za-z0-9_]*$"
 INPUT_TYPES: dict[str, tuple[type, ...]] = {
@@ -243,15 +244,22 @@ def spec_checksum(canonical: dict) -> str:
     return hashlib.sha256(encoded).hexdigest()
 
 
-_parsed_versions: dict[tuple[int, str], WorkflowSpec] = {}
+_parsed_versions: dict[int, WorkflowSpec] = {}
 
 
 def spec_for_version(version) -> WorkflowSpec:
     """Versions are immutable, so each process parses a version's spec once."""
-    key = (version.pk, version.checksum)
-    spec = _parsed_versions.get(key)
+    spec = _parsed_versions.get(version.pk)
     if spec is None:
-        spec = _parsed_versions[key] = WorkflowSpec.model_validate(version.spec)
+        spec = _parsed_versions[version.pk] = WorkflowSpec.model_validate(version.spec)
+    return spec
+
+
+def spec_for_version_id(version_id: int) -> WorkflowSpec:
+    """spec_for_version, reading the version only the first time this process needs it."""
+    spec = _parsed_versions.get(version_id)
+    if spec is None:
+        spec = spec_for_version(WorkflowVersion.objects.only("spec").get(pk=version_id))
     return spec
 
 

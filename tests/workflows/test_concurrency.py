@@ -11,7 +11,7 @@ from workflows.engine.runs import run_start
 from workflows.models import StepRun
 from workflows.tools.registry import tool
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("through_pgbouncer")]
 
 
 class _NoParams(BaseModel):

@@ -93,7 +93,7 @@ class StepContext:
     attempt: int
     timeout_s: float
     idempotency_key: str  # stable across retries and redeliveries of this iteration
-    started_by: Any  # the user who started the run, or None
+    started_by_id: int | None  # the user who started the run (None: the system)
     ctx: dict = field(default_factory=dict)  # the run's ctx
 
 

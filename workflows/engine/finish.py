@@ -15,6 +15,7 @@ from workflows.models import RUN_TERMINAL, STEP_ACTIVE, Run, RunStatus, RunStep,
 def run_settle(unit: Unit) -> None:
     """Complete the run when every step is done; otherwise keep RUNNING/WAITING truthful
     (WAITING: no step run is pending or executing, so only something outside moves it on)."""
+    unit.lock_run()  # the current counts
     run = unit.run
     if run.is_terminal:
         return
@@ -49,6 +50,7 @@ def run_abort(unit: Unit, status: str, *, reason: str) -> None:
     Step runs that a delivery holds are skipped, not waited for (that delivery waits for this
     run's lock): it finds the run ended and cancels its step run itself (step_run_orphaned).
     """
+    unit.lock_run()
     run = unit.run
     run.error = reason
     row_update(run, ["error"])
@@ -76,6 +78,7 @@ def run_abort(unit: Unit, status: str, *, reason: str) -> None:
 def step_run_orphaned(unit: Unit, step_run: StepRun) -> None:
     """Cancel an active step run of an ended run, and its step: one run_abort skipped because
     a delivery held it."""
+    unit.lock_run()
     step_run_transition(unit, step_run, StepStatus.CANCELLED, reason="its run ended")
     RunStep.objects.filter(pk=step_run.run_step_id, status=StepStatus.RUNNING).update(
         status=StepStatus.CANCELLED, finished_at=timezone.now()

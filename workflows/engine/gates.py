@@ -21,6 +21,7 @@ def gates_decide(unit: Unit, step: StepSpec) -> Decision | None:
     registered = gates()
     if not registered:
         return None
+    unit.lock_run()  # what they read of the run (its cost, say) is current
     check = GateCheck(
         run_id=str(unit.run.pk),
         workflow=unit.run.workflow.slug,

@@ -83,6 +83,7 @@ def _step_states(unit: Unit, step_ids) -> dict[str, StepState | None]:
     """The states of these steps of the run (None: not started), read once per transaction."""
     missing = [step_id for step_id in step_ids if step_id not in unit.steps]
     if missing:
+        unit.lock_run()  # a join: its other needs may be finishing in other transactions
         found = RunStep.objects.filter(run=unit.run, step_id__in=missing)
         rows = {step_id: StepState(status, _routes(routes)) for step_id, status, routes in
                 found.values_list("step_id", "status", "routes")}  # fmt: skip
@@ -209,10 +210,7 @@ def cost_add(unit: Unit, step_run: StepRun, cost_usd) -> None:
 
 
 def degrade(unit: Unit, step_run: StepRun) -> None:
-    step_run.degraded = True
-    if not unit.run.degraded:
-        unit.run.degraded = True
-        row_update(unit.run, ["degraded"])
+    step_run.degraded = unit.run.degraded = True  # written with the run's counters
 
 
 _OUTCOME_FIELDS = ["output", "error", "error_code", "cost_usd", "degraded"]
@@ -240,8 +238,17 @@ def attempt_skipped(unit: Unit, step_run: StepRun, reason: str, **payload) -> No
     _execution_done(unit, step, step_run, StepStatus.SKIPPED, None)
 
 
+def _run_step_of(unit: Unit, step: StepSpec, step_run: StepRun) -> RunStep:
+    """The step run's step: as read with it (engine.unit), unless other executions of the step
+    (foreach items, repeat iterations) may have changed it since, then read again."""
+    if step.foreach is None and step.repeat is None:
+        return step_run.run_step
+    unit.lock_run()  # the iterations of a foreach finish in parallel
+    return RunStep.objects.get(pk=step_run.run_step_id)
+
+
 def _execution_done(unit: Unit, step: StepSpec, step_run: StepRun, status: str, output) -> None:
-    run_step = RunStep.objects.get(pk=step_run.run_step_id)
+    run_step = _run_step_of(unit, step, step_run)
     if step_run.attempt == HOLD_ATTEMPT:  # a step a gate held, answered without running
         step_finish(unit, run_step, status, output=output, error=step_run.error)
     elif step.foreach is not None:
@@ -262,7 +269,7 @@ def attempt_failed(
         unit, step_run, StepStatus.FAILED, fields=_OUTCOME_FIELDS, error=error, code=code, **payload
     )
     retry = step.retry
-    run_step = RunStep.objects.get(pk=step_run.run_step_id)
+    run_step = _run_step_of(unit, step, step_run)
     if retryable and step_run.attempt < retry.max_attempts:
         delay = min(retry.backoff_s * 2 ** (max(step_run.attempt, 1) - 1), retry.max_backoff_s)
         delay *= random.uniform(0.8, 1.0)  # jitter, so failed siblings do not retry in lockstep
@@ -325,6 +332,7 @@ def step_finish(
     run = unit.run
     step = unit.spec.step(run_step.step_id)
     if status == StepStatus.SUCCEEDED and step.set:
+        unit.lock_run()  # read-modify-write of the run's state
         try:
             context = template_context(run, unit.spec, step, output=output)
             updates = expressions.render(step.set, context)

@@ -33,7 +33,7 @@ from workflows.engine.progress import (
 )
 from workflows.engine.registry import executor_for, kinds
 from workflows.engine.transitions import step_run_transition
-from workflows.engine.unit import Unit, step_unit
+from workflows.engine.unit import RunMovedOn, Unit, step_unit
 from workflows.models import Run, RunStatus, StepRun, StepStatus
 
 
@@ -59,11 +59,24 @@ def step_run_execute(*, run_id, step_run_id: int, worker: str = "", task_id: str
 def step_run_claim(*, run_id, step_run_id: int, worker: str = "", task_id: str = ""):
     """Claim the step run: return the Claim to perform outside, or what happened if that was
     all (skipped, done inline, failed before it could start)."""
-    try:
-        with step_unit(run_id, step_run_id) as (unit, step_run):
+
+    def claim(lock_run: bool):
+        with step_unit(run_id, step_run_id, lock_run=lock_run) as (unit, step_run):
             return _claim(unit, step_run, worker, task_id)
+
+    try:
+        return _late_locked(claim)
     except (Run.DoesNotExist, StepRun.DoesNotExist):
         return "skipped"  # a late delivery for a run that was deleted
+
+
+def _late_locked(phase):
+    """Run a phase with the run read, locked only when needed; if the run moved on meanwhile
+    (engine.unit), run it again with the run locked from the start."""
+    try:
+        return phase(False)
+    except RunMovedOn:
+        return phase(True)
 
 
 def _claim(unit: Unit, step_run: StepRun, worker: str, task_id: str):
@@ -125,7 +138,7 @@ def _context(unit: Unit, step_run: StepRun, step) -> StepContext:
         attempt=step_run.attempt,
         timeout_s=step.timeout_s,
         idempotency_key=step_run.idempotency_key,
-        started_by=run.started_by,
+        started_by_id=run.started_by_id,
         ctx=run.ctx,
     )
 
@@ -192,14 +205,18 @@ def outcome_checked(step_id: str, outcome) -> Outcome:
 
 def step_run_record(claim: Claim, outcome: Outcome) -> str:
     """Record the outcome of a claimed execution, if the claim still holds."""
-    try:
-        with step_unit(claim.run_id, claim.step_run_id) as (unit, current):
+
+    def record(lock_run: bool):
+        with step_unit(claim.run_id, claim.step_run_id, lock_run=lock_run) as (unit, current):
             if current.status != StepStatus.RUNNING or current.claim != claim.token:
                 return "discarded"  # cancelled, timed out, or taken over after our lease ran out
             if unit.run.is_terminal:
                 step_run_orphaned(unit, current)
                 return "discarded"
             return _record(unit, current, outcome)
+
+    try:
+        return _late_locked(record)
     except (Run.DoesNotExist, StepRun.DoesNotExist):
         return "discarded"
 

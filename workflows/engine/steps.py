@@ -73,7 +73,7 @@ def _waiting(step_run_id: int, ref: str) -> Iterator[tuple[Unit, StepRun]]:
     run_id = StepRun.objects.filter(pk=step_run_id).values_list("run_id", flat=True).first()
     if run_id is None:
         raise NotFound(f"No step run {step_run_id}.")
-    with step_unit(run_id, step_run_id) as (unit, step_run):
+    with step_unit(run_id, step_run_id, lock_run=True) as (unit, step_run):
         if unit.run.is_terminal:
             raise Conflict(f"Run {run_id} is already {unit.run.status}.", code="run_finished")
         if step_run.status != StepStatus.WAITING or step_run.wait_ref != str(ref):
@@ -96,7 +96,7 @@ def _by(by: str) -> dict:
 
 def step_run_wake(*, run_id, step_run_id: int) -> bool:
     """Finish a waiting step run whose timer is due or whose child run has ended."""
-    with step_unit(run_id, step_run_id) as (unit, step_run):
+    with step_unit(run_id, step_run_id, lock_run=True) as (unit, step_run):
         if step_run.status != StepStatus.WAITING or unit.run.is_terminal:
             return False
         if step_run.wake_at is not None:

@@ -23,6 +23,7 @@ STEP_TERMINAL = frozenset(status for status, to in STEP_RUN_TRANSITIONS.items() 
 
 def run_transition(unit: Unit, to: str, *, reason: str = "", **payload) -> None:
     """Move the unit's run to status `to` and record it, or raise Conflict and write nothing."""
+    unit.lock_run()
     run = unit.run
     source = run.status
     if to not in RUN_TRANSITIONS[source]:

@@ -1,5 +1,6 @@
 from collections import deque
 
+from django.contrib.auth import get_user_model
 from pydantic import BaseModel, ConfigDict
 
 from config.errors import ChameleonError
@@ -36,8 +37,9 @@ class SubWorkflowExecutor:
 
     def execute(self, context: StepContext) -> Wait:
         step, slug = context.step, context.params.workflow
+        starter = get_user_model().objects.filter(pk=context.started_by_id).first()
         # Checked again at run time: the starter may have lost the right since publishing.
-        workflow = workflow_runnable_by(context.started_by, slug)
+        workflow = workflow_runnable_by(starter, slug)
         if workflow is None:
             raise Fail(f"step '{step.id}': unknown workflow '{slug}'", retryable=False)
 
@@ -45,7 +47,7 @@ class SubWorkflowExecutor:
             child, _ = run_start(
                 workflow=workflow,
                 inputs=context.input,
-                started_by=context.started_by,
+                started_by=starter,
                 # The same attempt executed twice (a redelivery) finds the child it started.
                 idempotency_key=f"{context.idempotency_key}:{context.attempt}",
                 parent_step_run=StepRun.objects.get(pk=context.step_run_id),
