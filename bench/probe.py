@@ -21,22 +21,18 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 
 PROBE_KEY = "bench:probe"
 _TABLE = re.compile(r'(?:FROM|INTO|UPDATE)\s+"?(\w+)"?', re.IGNORECASE)
-_PREPARED = re.compile(r"EXECUTE chameleon_(\w+?)_\d+\b")
 _client = redis.Redis.from_url(os.environ["REDIS_URL"])
 _task: dict = {}
 
 
 def statement_label(sql: str) -> str:
-    """What a message sent to the database held: each statement by verb and table, or by the
-    name of the engine's prepared statement it executes (BEGIN and COMMIT as themselves)."""
+    """What a message sent to the database held: each statement by verb and table (BEGIN and
+    COMMIT as themselves)."""
     parts = [part.strip() for part in sql.split(";\n") if part.strip()]
     return "SQL " + " + ".join(_statement_label(part) for part in parts)
 
 
 def _statement_label(sql: str) -> str:
-    prepared = _PREPARED.match(sql)
-    if prepared:
-        return prepared.group(1)
     verb = sql.split(None, 1)[0].upper()
     table = _TABLE.search(sql)
     label = f"{verb} {table.group(1) if table else ''}".strip()

@@ -12,6 +12,7 @@ class Recorder:
         self.delay_s = 0.0
         self.status = 200
         self.lock = threading.Lock()
+        self.in_flight = self.peak_in_flight = 0
 
     def count(self, path: str) -> int:
         with self.lock:
@@ -34,7 +35,11 @@ def serve() -> tuple[ThreadingHTTPServer, Recorder]:
                         "body": body.decode() or None,
                     }
                 )
+                recorder.in_flight += 1
+                recorder.peak_in_flight = max(recorder.peak_in_flight, recorder.in_flight)
             time.sleep(recorder.delay_s)
+            with recorder.lock:
+                recorder.in_flight -= 1
             payload = json.dumps({"ok": recorder.status < 400, "path": self.path}).encode()
             self.send_response(recorder.status)
             self.send_header("Content-Type", "application/json")
@@ -47,6 +52,7 @@ def serve() -> tuple[ThreadingHTTPServer, Recorder]:
         def log_message(self, *args):
             pass
 
+    ThreadingHTTPServer.request_queue_size = 128  # many calls connect at once
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server, recorder

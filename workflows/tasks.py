@@ -1,7 +1,7 @@
 """Celery tasks: take ids, call one engine function. Redelivery is expected and harmless."""
 
 from celery import shared_task
-from celery.signals import worker_process_shutdown
+from celery.signals import worker_process_shutdown, worker_shutdown
 from django.conf import settings
 
 from workflows.engine import runner, steps, sweeps
@@ -45,6 +45,7 @@ def steps_recover_expired() -> int:
     return sweeps.steps_recover_expired()
 
 
-@worker_process_shutdown.connect
+@worker_process_shutdown.connect  # a prefork child
+@worker_shutdown.connect  # a worker whose pool runs in its own process (solo, threads)
 def _let_calls_finish(**kwargs) -> None:
     calls.wait(settings.CELERY_WORKER_SOFT_SHUTDOWN_TIMEOUT)

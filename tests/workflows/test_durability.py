@@ -222,3 +222,43 @@ def test_the_steps_a_run_starts_at_once_go_to_the_broker_through_one_producer(
     assert acquired == ["from the pool"]  # once, for the 20 messages
     assert run.status == RunStatus.COMPLETED
     assert run.progress_done == 20
+
+
+def test_two_worker_processes_keep_many_outside_calls_in_flight_without_a_connection_each(
+    celery_worker, make_workflow, operator, http_server, pgbouncer
+):
+    base_url, recorder = http_server
+    recorder.delay_s = 2
+    workflow = make_workflow(
+        f"slug: calls\nsteps:\n  - id: call\n    tool: http.get\n"
+        f"    with: {{url: '{base_url}/call'}}\n"
+    )
+    runs = [run_start(workflow=workflow, inputs={}, started_by=operator)[0] for _ in range(24)]
+    peak_clients = 0
+    while recorder.count("/call") < len(runs) or recorder.in_flight:
+        clients = [c for c in pgbouncer.show("CLIENTS") if c["database"] == pgbouncer.dbname]
+        peak_clients = max(peak_clients, len(clients))
+        time.sleep(0.05)
+
+    assert all(wait_for_run(run).status == RunStatus.COMPLETED for run in runs)
+    assert recorder.peak_in_flight >= 12  # two processes, not two calls at a time
+    assert peak_clients < recorder.peak_in_flight  # waiting calls hold no database connection
+
+
+def test_a_leased_call_that_outlives_its_timeout_fails_as_timed_out(
+    celery_worker, make_workflow, operator, http_server
+):
+    base_url, recorder = http_server
+    recorder.delay_s = 5
+    workflow = make_workflow(
+        f"slug: slow-call\nsteps:\n  - id: call\n    tool: http.get\n"
+        f"    with: {{url: '{base_url}/slow'}}\n    timeout_s: 1\n"
+    )
+    run, _ = run_start(workflow=workflow, inputs={}, started_by=operator)
+
+    run = wait_for_run(run)
+
+    assert run.status == RunStatus.FAILED
+    call = StepRun.objects.get(run=run)
+    assert (call.status, call.error_code) == (StepStatus.FAILED, "timeout")
+    assert "timed out after 1s" in call.error

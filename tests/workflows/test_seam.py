@@ -13,7 +13,7 @@ from config.errors import Conflict, InvalidInput
 from workflows.engine import api
 from workflows.engine.registry import executor_for
 from workflows.engine.runner import step_run_execute
-from workflows.models import Run, RunStatus, RunStep, StepRun, StepStatus, Workflow
+from workflows.models import Run, RunEvent, RunStatus, RunStep, StepRun, StepStatus, Workflow
 from workflows.spec import spec_checksum
 
 pytestmark = pytest.mark.django_db
@@ -75,8 +75,32 @@ class Costly:
                        retryable=context.params.costly == "fail")  # fmt: skip
 
 
+class Ceiling(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    max_usd: float
+
+
+class CeilingGate:
+    """A workflow-wide gate: asked before every step of a workflow with `test_ceiling:`."""
+
+    name = "test-ceiling"
+
+    def evaluate(self, check):
+        ceiling = check.spec.extension("test_ceiling")
+        if ceiling is None:
+            return None
+        if ceiling.max_usd < 0:
+            raise RuntimeError("a negative ceiling")
+        if check.context["run"]["cost_usd"] >= ceiling.max_usd:
+            return api.Block(f"over the workflow's ceiling of {ceiling.max_usd}")
+        return None
+
+
 api.executor_register(Park())
 api.executor_register(Costly())
+api.workflow_field_register("test_ceiling", Ceiling)
+api.gate_register(CeilingGate())
 
 
 def start(make_workflow, operator, source) -> Run:
@@ -126,6 +150,45 @@ steps:
     assert run.error == "the run has cost 0.25, over 0.1"
     assert not StepRun.objects.filter(run=run, step_id="costly").exists()
     assert gate_events(run)[0]["outcome"] == "block"
+
+
+CEILING = """
+slug: ceiling
+test_ceiling: {{max_usd: {max_usd}}}
+steps:
+  - {{id: a, greet: A}}
+  - {{id: b, greet: B}}
+  - {{id: c, greet: C}}
+"""
+
+
+def test_a_workflow_wide_gate_is_asked_before_every_step(make_workflow, operator, drain):
+    run = start(make_workflow, operator, CEILING.format(max_usd=0.5))
+    drain()
+    run.refresh_from_db()
+
+    assert run.status == RunStatus.FAILED
+    assert statuses(run) == {"a": "SUCCEEDED", "b": "SUCCEEDED", "c": "FAILED"}
+    assert run.error == "over the workflow's ceiling of 0.5"
+    assert run.cost_usd == Decimal("0.5")
+
+
+def test_a_gate_that_raises_blocks_the_step_and_says_why(make_workflow, operator, drain):
+    run = start(make_workflow, operator, CEILING.format(max_usd=-1))
+    drain()
+    run.refresh_from_db()
+
+    assert run.status == RunStatus.FAILED
+    assert run.error == "gate 'test-ceiling' failed: RuntimeError: a negative ceiling"
+
+
+def test_workflow_wide_fields_are_validated_and_unknown_ones_refused(make_workflow):
+    with pytest.raises(InvalidInput) as caught:
+        make_workflow(
+            "slug: w\ntest_ceiling: {max_usd: lots}\ncolour: red\nsteps: [{id: a, greet: A}]\n"
+        )
+    assert set(caught.value.details) == {"test_ceiling.max_usd", "colour"}
+    assert caught.value.details["colour"] == ["unknown field"]
 
 
 HELD = """
@@ -322,3 +385,25 @@ def test_apps_outside_workflows_import_only_the_engine_s_public_module():
 
 def test_the_guide_s_yaml_is_a_valid_spec():
     assert yaml.safe_load(_guide_blocks("yaml")[0])["slug"] == "greetings"
+
+
+def test_every_event_the_engine_writes_is_documented(make_workflow, operator, drain):
+    runs = [start(make_workflow, operator, _guide_blocks("yaml")[0])]
+    runs.append(start(make_workflow, operator, HELD))
+    runs.append(start(make_workflow, operator, CEILING.format(max_usd=0.3)))
+    drain()
+    hold = StepRun.objects.get(run=runs[1], step_id="risky")
+    api.step_retry(step_run_id=hold.pk, ref="checkpoint:risky")
+    drain()
+
+    written = set(RunEvent.objects.filter(run__in=runs).values_list("type", flat=True))
+    assert written <= set(api.EVENT_TYPES)
+    assert {"step.gate", "run.cost", "step.waiting", "step.cancelled"} <= written
+
+
+def test_the_engine_keeps_no_function_of_its_own_in_the_database():
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_proc WHERE proname LIKE 'chameleon%%'")
+        assert cursor.fetchone() == (0,)

@@ -181,7 +181,7 @@ def step_run_new(
         dispatched_at=now if due else None,
     )
     row_insert(step_run)
-    if step.foreach is not None or step.repeat is not None:
+    if not hold and (step.foreach is not None or step.repeat is not None):
         run_step.iterations_started = max(run_step.iterations_started, iteration + 1)
         row_update(run_step, ["iterations_started"])
     unit.run.steps_busy += 1  # PENDING

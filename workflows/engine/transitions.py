@@ -26,12 +26,7 @@ def run_transition(unit: Unit, to: str, *, reason: str = "", **payload) -> None:
     unit.lock_run()
     run = unit.run
     source = run.status
-    if to not in RUN_TRANSITIONS[source]:
-        raise Conflict(
-            f"Run {run.pk} cannot go from {source} to {to}.",
-            code="invalid_transition",
-            details={"status": source, "requested": to},
-        )
+    _check(RUN_TRANSITIONS, source, to, f"Run {run.pk}")
     now = timezone.now()
     run.status = to
     fields = ["status"]
@@ -55,12 +50,7 @@ def step_run_transition(unit: Unit, step_run: StepRun, to: str, *, fields=(), **
     the run's count of busy step runs, and record `step.<...>` with `payload`; or raise Conflict
     and change nothing."""
     source = step_run.status
-    if to not in STEP_RUN_TRANSITIONS[source]:
-        raise Conflict(
-            f"Step run {step_run.pk} ({step_run.step_id}) cannot go from {source} to {to}.",
-            code="invalid_transition",
-            details={"status": source, "requested": to},
-        )
+    _check(STEP_RUN_TRANSITIONS, source, to, f"Step run {step_run.pk} ({step_run.step_id})")
     unit.run.steps_busy += (to in STEP_BUSY) - (source in STEP_BUSY)
     step_run.status = to
     written = ["status", *fields]
@@ -72,8 +62,17 @@ def step_run_transition(unit: Unit, step_run: StepRun, to: str, *, fields=(), **
         written.append("finished_at")
     row_update(step_run, list(dict.fromkeys(written)))
     name = "started" if to == StepStatus.RUNNING else to.lower()
-    unit.event(f"step.{name}", {**step_ref(step_run), **payload})
+    unit.event(f"step.{name}", {**_step_ref(step_run), **payload})
 
 
-def step_ref(step_run: StepRun) -> dict:
+def _check(table: dict, source: str, to: str, what: str) -> None:
+    if to not in table[source]:
+        raise Conflict(
+            f"{what} cannot go from {source} to {to}.",
+            code="invalid_transition",
+            details={"status": source, "requested": to},
+        )
+
+
+def _step_ref(step_run: StepRun) -> dict:
     return {"step": step_run.step_id, "iteration": step_run.iteration, "attempt": step_run.attempt}

@@ -105,8 +105,11 @@ def _client(pid: int) -> httpx.Client:
 
 
 def _request(method: str, url: str, context: ToolContext, **kwargs):
+    # The engine times the step out at timeout_s; the client's own timeout, a second later, is
+    # a backstop that frees the thread of a call the engine has given up on.
+    timeout = context.timeout_s + 1
     try:
-        response = _client(os.getpid()).request(method, url, timeout=context.timeout_s, **kwargs)
+        response = _client(os.getpid()).request(method, url, timeout=timeout, **kwargs)
     except httpx.HTTPError as exc:
         raise Fail(f"{method} {url}: {type(exc).__name__}: {exc}", code="http_error") from None
     if response.status_code >= 400:
