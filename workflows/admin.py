@@ -16,7 +16,7 @@ from guardian.admin import GuardedModelAdmin
 
 from config.errors import ChameleonError
 from workflows import services
-from workflows.engine.runs import run_cancel, run_start
+from workflows.engine.api import run_cancel, run_start
 from workflows.loading import error_lines
 from workflows.models import Run, RunEvent, RunStep, StepRun, Workflow, WorkflowVersion
 from workflows.selectors import runs_visible_to, workflows_visible_to

@@ -12,7 +12,7 @@ from rest_framework.response import Response
 from workflows import selectors, services
 from workflows.api import serializers as s
 from workflows.api.pagination import BySlug, NewestFirst, NewestVersionFirst
-from workflows.engine.runs import run_cancel, run_start
+from workflows.engine.api import run_cancel, run_start
 from workflows.models import Run, Workflow, WorkflowVersion
 
 ERROR = OpenApiResponse(s.ErrorSerializer, description='{"error": {code, message, details}}')
