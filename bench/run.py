@@ -34,6 +34,7 @@ BENCH_ENV = {
     "CELERY_BROKER_URL": REDIS_URL,
     "DJANGO_DEBUG": "false",
     "LOG_LEVEL": "WARNING",
+    "HTTP_TOOLS_ALLOWED_HOSTS": "127.0.0.1",  # (c)'s local server
 }
 os.environ.update(BENCH_ENV)
 sys.path.insert(0, str(ROOT))

@@ -1,8 +1,10 @@
 """Map every API error to one JSON shape: {"error": {"code", "message", "details"}}."""
 
 import math
+from http import HTTPStatus
 
-from django.http import Http404
+from django.conf import settings
+from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -40,3 +42,39 @@ def _error(status_code, code, message, details):
 
 def _body(code, message, details) -> dict:
     return {"error": {"code": code, "message": message, "details": details}}
+
+
+class ApiErrorsMiddleware:
+    """Under /api/, every error is JSON: a declared body over DATA_UPLOAD_MAX_MEMORY_SIZE is
+    refused with a 413 before anything reads it, and an error Django answered with a page (no
+    matching URL, an id its converter refuses, an unreadable body, a crash; DEBUG's pages too)
+    becomes the API's error shape. What DRF answered is JSON already and passes through."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if not request.path.startswith("/api/"):
+            return self.get_response(request)
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        if limit is not None and length > limit:
+            message = f"The request body is over {limit} bytes."
+            return JsonResponse(_body("too_large", message, {"limit_bytes": limit}), status=413)
+        response = self.get_response(request)
+        if response.status_code < 400 or response.get("Content-Type", "").startswith(
+            "application/json"
+        ):
+            return response
+        phrase = HTTPStatus(response.status_code).phrase
+        code = _CODES.get(response.status_code, phrase.lower().replace(" ", "_"))
+        page = JsonResponse(_body(code, f"{phrase}.", {}), status=response.status_code)
+        if response.has_header("WWW-Authenticate"):
+            page["WWW-Authenticate"] = response["WWW-Authenticate"]
+        return page
+
+
+_CODES = {401: "not_authenticated", 403: "permission_denied", 500: "server_error"}

@@ -11,6 +11,7 @@ class Recorder:
         self.requests: list[dict] = []
         self.delay_s = 0.0
         self.status = 200
+        self.body: str | None = None  # what to answer instead of a small JSON document
         self.lock = threading.Lock()
         self.in_flight = self.peak_in_flight = 0
 
@@ -41,6 +42,8 @@ def serve() -> tuple[ThreadingHTTPServer, Recorder]:
             with recorder.lock:
                 recorder.in_flight -= 1
             payload = json.dumps({"ok": recorder.status < 400, "path": self.path}).encode()
+            if recorder.body is not None:
+                payload = recorder.body.encode()
             self.send_response(recorder.status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(payload)))

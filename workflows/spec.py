@@ -14,14 +14,15 @@ from functools import cached_property
 from graphlib import CycleError, TopologicalSorter
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from config.bounds import json_checked, yaml_loaded
 from config.errors import InvalidInput
 from workflows import expressions
 from workflows.engine import registry
 from workflows.models import WorkflowVersion
 
+MAX_STEPS = 5000
 IDENTIFIER = r"^[A-Za-z_][A-Za-z0-9_]*$"
 INPUT_TYPES: dict[str, tuple[type, ...]] = {
     "string": (str,),
@@ -115,7 +116,7 @@ class WorkflowSpec(_Model):
     name: str = ""
     description: str = ""
     inputs: dict[str, InputSpec] = Field(default_factory=dict)
-    steps: list[StepSpec] = Field(min_length=1, max_length=5000)
+    steps: list[StepSpec] = Field(min_length=1, max_length=MAX_STEPS)
     outputs: dict[str, Any] | None = None
 
     def step(self, step_id: str) -> StepSpec:
@@ -199,21 +200,23 @@ class SpecError:
 
 
 def spec_load_text(source: str | dict) -> dict:
-    """Turn a YAML or JSON string (or an already parsed object) into a plain dict."""
-    if isinstance(source, dict):
-        return source
-    if not isinstance(source, str) or not source.strip():
+    """Turn a YAML or JSON string (or an already parsed object) into a plain dict, refusing
+    what is over the bounds (config.bounds, MAX_STEPS) before anything else looks at it."""
+    if isinstance(source, str) and source.strip():
+        data = yaml_loaded(source, "spec", top_level_items={"steps": MAX_STEPS})
+    elif isinstance(source, dict):
+        data = source
+    else:
         raise InvalidInput(
             "The spec is empty.", details={"spec": "a YAML or JSON spec is required"}
         )
-    try:
-        data = yaml.safe_load(source)
-    except yaml.YAMLError as exc:
-        raise InvalidInput(
-            "The spec is not valid YAML or JSON.", details={"spec": str(exc)}
-        ) from None
     if not isinstance(data, dict):
         raise InvalidInput("The spec must be a mapping.", details={"spec": "expected a mapping"})
+    steps = data.get("steps")
+    if isinstance(steps, list) and len(steps) > MAX_STEPS:
+        message = f"at most {MAX_STEPS} steps (this spec has {len(steps)})"
+        raise InvalidInput(f"Invalid spec: steps: {message}", details={"steps": [message]})
+    json_checked(data, "spec")
     return data
 
 
@@ -465,7 +468,8 @@ def _template_strings(value, path):
 
 
 def _reference_errors(spec: WorkflowSpec, step: StepSpec, path: str) -> list[SpecError]:
-    upstream = spec.graph.ancestors(step.id)
+    # Its ancestors, found only if a template reads another step (a walk of the graph each).
+    upstream = _Lazy(lambda: spec.graph.ancestors(step.id))
     errors = []
     for field_path, source, is_expression in _sources(step, path):
         refs = (
@@ -476,6 +480,18 @@ def _reference_errors(spec: WorkflowSpec, step: StepSpec, path: str) -> list[Spe
         field = field_path.removeprefix(path + ".").split(".")[0].split("[")[0]
         errors.extend(_check_refs(spec, refs, field_path, upstream, step, field))
     return errors
+
+
+class _Lazy:
+    """A set computed on the first membership test."""
+
+    def __init__(self, compute):
+        self._compute, self._value = compute, None
+
+    def __contains__(self, item) -> bool:
+        if self._value is None:
+            self._value = self._compute()
+        return item in self._value
 
 
 def _template_reference_errors(spec, value, path, all_steps) -> list[SpecError]:

@@ -48,6 +48,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "config.api.ApiErrorsMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -191,6 +192,10 @@ CELERY_BEAT_SCHEDULE = {
     "steps-recover-expired": {"task": "workflows.steps_recover_expired", "schedule": 5.0},
 }
 
+# Hosts, addresses or CIDRs the http.* tools may call although they are not public (loopback,
+# private, link-local): none by default (workflows.tools.outbound).
+HTTP_TOOLS_ALLOWED_HOSTS = env.list("HTTP_TOOLS_ALLOWED_HOSTS", default=[])
+
 # Engine bounds.
 CHAMELEON = {
     "MAX_STEP_TIMEOUT_S": 3600,
@@ -210,6 +215,8 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # JSON only: a form-encoded body is a 415, not a request run with defaults.
+    "DEFAULT_PARSER_CLASSES": ["config.parsers.JSONParser"],
     "EXCEPTION_HANDLER": "config.api.exception_handler",
     "DEFAULT_THROTTLE_CLASSES": [
         "rest_framework.throttling.UserRateThrottle",

@@ -13,6 +13,7 @@ from .base import *  # noqa: E402, F403
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # The file scheduler: transactional tests flush the database beat would read its schedule from.
 CELERY_BEAT_SCHEDULER = "celery.beat:PersistentScheduler"
+HTTP_TOOLS_ALLOWED_HOSTS = ["127.0.0.1"]  # the tests' own HTTP servers
 CHAMELEON = {**CHAMELEON, "LEASE_GRACE_S": 1, "REDISPATCH_AFTER_S": 5}  # noqa: F405
 REST_FRAMEWORK = {
     **REST_FRAMEWORK,  # noqa: F405

@@ -2,6 +2,7 @@
 
 from django.db import IntegrityError, transaction
 
+from config.bounds import json_checked
 from config.errors import Conflict, InvalidInput
 from workflows.engine.finish import run_abort, run_settle
 from workflows.engine.progress import steps_start
@@ -27,6 +28,7 @@ def run_start(
 
     The same idempotency key for the same workflow returns the existing run instead.
     """
+    json_checked(idempotency_key, "idempotency_key")
     if idempotency_key:
         existing = Run.objects.filter(workflow=workflow, idempotency_key=idempotency_key).first()
         if existing is not None:
@@ -37,9 +39,10 @@ def run_start(
     if version is None:
         raise Conflict(f"Workflow '{workflow.slug}' has no published version.", code="no_version")
     spec = spec_for_version(version)
-    resolved = inputs_resolve(spec, inputs)
+    resolved = inputs_resolve(spec, json_checked(inputs, "inputs"))
     if ctx is not None and not isinstance(ctx, dict):
         raise InvalidInput("ctx must be an object.", details={"ctx": "expected an object"})
+    json_checked(ctx, "ctx")
     run = Run(
         workflow=workflow,
         version=version,

@@ -10,7 +10,10 @@ from django.utils import timezone
 from pydantic import BaseModel, ConfigDict, Field
 
 from workflows.engine.api import Fail, Wait
+from workflows.tools.outbound import destination_check
 from workflows.tools.registry import ToolContext, tool
+
+ERROR_EXCERPT_CHARS = 200  # of a failing response's body, in the step's error
 
 
 class _Params(BaseModel):
@@ -105,6 +108,7 @@ def _client(pid: int) -> httpx.Client:
 
 
 def _request(method: str, url: str, context: ToolContext, **kwargs):
+    destination_check(url)
     # The engine times the step out at timeout_s; the client's own timeout, a second later, is
     # a backstop that frees the thread of a call the engine has given up on.
     timeout = context.timeout_s + 1
@@ -113,7 +117,8 @@ def _request(method: str, url: str, context: ToolContext, **kwargs):
     except httpx.HTTPError as exc:
         raise Fail(f"{method} {url}: {type(exc).__name__}: {exc}", code="http_error") from None
     if response.status_code >= 400:
-        message = f"{method} {url}: HTTP {response.status_code}: {response.text[:500]}"
+        excerpt = " ".join(response.text[:ERROR_EXCERPT_CHARS].split())
+        message = f"{method} {url}: HTTP {response.status_code}: {excerpt}"
         raise Fail(message, code="http_error")
     try:
         body = response.json()
