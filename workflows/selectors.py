@@ -1,6 +1,6 @@
 """Reads that respect object permissions: what a user cannot view does not exist for them."""
 
-from django.db.models import Prefetch
+from django.db.models import Count, Prefetch
 from guardian.shortcuts import get_objects_for_user
 
 from config.errors import NotFound
@@ -75,23 +75,35 @@ def runs_list(*, user, workflow_slug: str | None = None, status: str | None = No
     return runs
 
 
+STEPS_IN_DETAIL = 20  # a run's detail shows its first steps; /api/runs/{id}/steps/ pages all
+
+
 def run_get_visible(*, user, run_id, with_steps: bool = False) -> Run:
-    """The run (with its steps and their executions if asked), or NotFound if not visible."""
+    """The run, or NotFound if not visible. `with_steps`: with `step_counts` (by status) and
+    `steps_first` (its first STEPS_IN_DETAIL steps, with their executions)."""
     runs = runs_visible_to(user).select_related("workflow", "version", "started_by")
     if with_steps:
-        executions = StepRun.objects.order_by("iteration", "attempt", "id")
-        runs = runs.prefetch_related(
-            Prefetch(
-                "run_steps",
-                queryset=RunStep.objects.order_by("started_at", "id").prefetch_related(
-                    Prefetch("step_runs", queryset=executions)
-                ),
-            )
-        )
+        first = run_steps_with_executions()[:STEPS_IN_DETAIL]
+        runs = runs.prefetch_related(Prefetch("run_steps", queryset=first, to_attr="steps_first"))
     run = runs.filter(pk=run_id).first()
     if run is None:
         raise NotFound(f"No run '{run_id}'.")
+    if with_steps:
+        counts = RunStep.objects.filter(run=run).values_list("status").annotate(n=Count("pk"))
+        run.step_counts = dict(counts.order_by())
     return run
+
+
+def run_steps_with_executions():
+    """Steps in the order they started, each with its executions (iteration, then attempt)."""
+    executions = StepRun.objects.order_by("iteration", "attempt", "id")
+    return RunStep.objects.order_by("started_at", "id").prefetch_related(
+        Prefetch("step_runs", queryset=executions)
+    )
+
+
+def run_steps(*, run: Run):
+    return run_steps_with_executions().filter(run=run)
 
 
 def run_events_after(*, run: Run, after: int, limit: int) -> list[RunEvent]:

@@ -4,7 +4,7 @@ from celery import shared_task
 from celery.signals import worker_process_shutdown, worker_shutdown
 from django.conf import settings
 
-from workflows.engine import runner, steps, sweeps
+from workflows.engine import dispatch, runner, steps, sweeps
 from workflows.engine.calls import calls
 
 
@@ -28,6 +28,13 @@ def execute_step(self, run_id: str, step_run_id: int) -> str:
         return claimed
     calls.submit(claimed)
     return "submitted"
+
+
+@shared_task(name="workflows.dispatch_steps")
+def dispatch_steps(messages: list) -> int:
+    """Publish a big plan's step runs (engine.dispatch.dispatch_on_commit)."""
+    dispatch.dispatch_all(messages)
+    return len(messages)
 
 
 @shared_task(name="workflows.resume_step")

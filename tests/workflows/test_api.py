@@ -587,9 +587,33 @@ def test_run_detail_queries_do_not_grow_with_steps_and_executions(
     small_count = _count_queries(client, f"/api/runs/{small}/")
 
     assert _count_queries(client, f"/api/runs/{large}/") == small_count
-    with django_assert_max_num_queries(6):
+    with django_assert_max_num_queries(7):
         detail = client.get(f"/api/runs/{large}/").json()
     assert len(detail["steps"][1]["executions"]) == 12
+    assert detail["step_counts"] == {"SUCCEEDED": 3}
+
+
+@pytest.mark.django_db
+def test_a_big_run_s_detail_shows_counts_and_its_first_steps_and_pages_the_rest(
+    api, make_workflow, drain
+):
+    from workflows.selectors import STEPS_IN_DETAIL
+
+    roots = "".join(f"  - {{id: s{n:02}, needs: [], tool: noop}}\n" for n in range(45))
+    make_workflow(f"slug: wide\nsteps:\n{roots}")
+    started = api.post("/api/workflows/wide/runs/", {"inputs": {}}, format="json").json()
+
+    assert started["step_counts"] == {"RUNNING": 45}
+    assert len(started["steps"]) == STEPS_IN_DETAIL
+    drain()
+    seen, url = [], f"/api/runs/{started['id']}/steps/?page_size=20"
+    while url:
+        page = api.get(url).json()
+        seen += [step["step_id"] for step in page["results"]]
+        url = page["next"]
+    assert sorted(seen) == [f"s{n:02}" for n in range(45)]
+    assert len(seen) == 45  # each once, across three pages
+    assert api.get("/api/runs/00000000-0000-0000-0000-000000000000/steps/").status_code == 404
 
 
 # Schema, docs, metrics

@@ -544,3 +544,29 @@ def test_a_sub_workflow_the_author_may_not_run_is_unknown_at_publish_and_at_run_
     assert run.status == RunStatus.FAILED
     assert "unknown workflow 'secret'" in run.error
     assert not run.child_runs.exists()
+
+
+def test_a_big_plan_is_published_by_a_worker_from_one_message(
+    make_workflow, operator, django_capture_on_commit_callbacks, monkeypatch
+):
+    from celery import current_app
+
+    from workflows.engine.dispatch import DISPATCH_HERE_MAX, DISPATCH_TASK, dispatch_all
+
+    sent = []
+    monkeypatch.setattr(current_app, "send_task", lambda name, args, **_: sent.append((name, args)))
+    roots = "".join(f"  - {{id: s{n}, needs: [], tool: noop}}\n" for n in range(150))
+    workflow = make_workflow(f"slug: big-plan\nsteps:\n{roots}")
+    assert DISPATCH_HERE_MAX < 150
+
+    with django_capture_on_commit_callbacks(execute=True):
+        run = start(workflow, operator)
+
+    [(task, (messages,))] = sent  # the caller published one message, not 150
+    assert task == DISPATCH_TASK
+    assert sorted(step_run_id for _, step_run_id, _ in messages) == sorted(
+        StepRun.objects.filter(run=run).values_list("pk", flat=True)
+    )
+    sent.clear()
+    dispatch_all(messages)  # what the worker's task does
+    assert len(sent) == 150

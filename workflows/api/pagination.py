@@ -16,6 +16,10 @@ class NewestFirst(_Cursor):
     ordering = "-created_at"
 
 
+class ByStart(_Cursor):
+    ordering = ("started_at", "id")
+
+
 class BySlug(_Cursor):
     ordering = "slug"
 

@@ -189,10 +189,21 @@ class RunStepSerializer(serializers.ModelSerializer):
 
 
 class RunDetailSerializer(RunSerializer):
-    steps = RunStepSerializer(source="run_steps", many=True, read_only=True)
+    step_counts = serializers.DictField(
+        child=serializers.IntegerField(), read_only=True, help_text="The run's steps by status."
+    )
+    steps = RunStepSerializer(
+        source="steps_first",
+        many=True,
+        read_only=True,
+        help_text="Its first steps, in the order they started; all of them: /steps/.",
+    )
 
     class Meta(RunSerializer.Meta):
-        fields = [*RunSerializer.Meta.fields, "inputs", "state", "ctx", "result", "error", "steps"]
+        fields = [
+            *RunSerializer.Meta.fields,
+            *("inputs", "state", "ctx", "result", "error", "step_counts", "steps"),
+        ]
         read_only_fields = fields
 
 

@@ -13,6 +13,7 @@ urlpatterns = [
     path("workflows/<slug:slug>/runs/", views.WorkflowRunsView.as_view(), name="workflow-runs"),
     path("runs/", views.RunsView.as_view(), name="run-list"),
     path("runs/<uuid:run_id>/", views.RunView.as_view(), name="run-detail"),
+    path("runs/<uuid:run_id>/steps/", views.RunStepsView.as_view(), name="run-steps"),
     path("runs/<uuid:run_id>/events/", views.RunEventsView.as_view(), name="run-events"),
     path("runs/<uuid:run_id>/cancel/", views.RunCancelView.as_view(), name="run-cancel"),
 ]

@@ -11,7 +11,7 @@ from rest_framework.response import Response
 
 from workflows import selectors, services
 from workflows.api import serializers as s
-from workflows.api.pagination import BySlug, NewestFirst, NewestVersionFirst
+from workflows.api.pagination import BySlug, ByStart, NewestFirst, NewestVersionFirst
 from workflows.engine.api import run_cancel, run_start
 from workflows.models import Run, Workflow, WorkflowVersion
 
@@ -201,6 +201,23 @@ class RunView(generics.GenericAPIView):
     def get(self, request, run_id):
         run = selectors.run_get_visible(user=request.user, run_id=run_id, with_steps=True)
         return Response(s.RunDetailSerializer(run).data)
+
+
+class RunStepsView(generics.ListAPIView):
+    queryset = Run.objects.none()
+    serializer_class = s.RunStepSerializer
+    pagination_class = ByStart
+
+    def get_queryset(self):
+        run = selectors.run_get_visible(user=self.request.user, run_id=self.kwargs["run_id"])
+        return selectors.run_steps(run=run)
+
+    @extend_schema(
+        summary="The run's steps with their executions, in the order they started",
+        responses={200: s.RunStepSerializer(many=True), **_errors(404)},
+    )
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
 
 
 class RunEventsView(generics.GenericAPIView):

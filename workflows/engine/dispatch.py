@@ -7,17 +7,27 @@ from workflows.models import StepRun
 
 EXECUTE_STEP_TASK = "workflows.execute_step"
 RESUME_STEP_TASK = "workflows.resume_step"
+DISPATCH_TASK = "workflows.dispatch_steps"
+
+
+DISPATCH_HERE_MAX = 100  # more step runs than this are published by a worker, not the caller
 
 
 def dispatch_on_commit(dispatches: list[tuple[StepRun, float]]) -> None:
     """Send the step runs to Celery once the transaction commits, through one producer (taking
-    one from the pool costs a quarter of a send, and a run can start thousands of steps)."""
+    one from the pool costs a quarter of a send, and a run can start thousands of steps).
+
+    A plan bigger than DISPATCH_HERE_MAX goes to a worker as one message that publishes them
+    there: publishing 5,000 messages takes seconds, which an API call starting a run should not
+    wait for. (If that message is lost, the sweep re-sends its step runs.)"""
     messages = [(str(step_run.run_id), step_run.pk, timeout) for step_run, timeout in dispatches]
-    if messages:
-        transaction.on_commit(lambda: _dispatch_all(messages))
+    if len(messages) > DISPATCH_HERE_MAX:
+        transaction.on_commit(lambda: current_app.send_task(DISPATCH_TASK, args=[messages]))
+    elif messages:
+        transaction.on_commit(lambda: dispatch_all(messages))
 
 
-def _dispatch_all(messages: list[tuple[str, int, float]]) -> None:
+def dispatch_all(messages: list[tuple[str, int, float]]) -> None:
     with current_app.producer_or_acquire() as producer:
         for run_id, step_run_id, timeout_s in messages:
             dispatch(run_id, step_run_id, timeout_s, producer=producer)
