@@ -1,4 +1,6 @@
+import json
 import secrets
+from pathlib import Path
 
 from django.apps import apps
 from django.contrib.auth import get_user_model
@@ -28,20 +30,26 @@ def roles_sync(**_signal_kwargs) -> None:
 
 
 @transaction.atomic
-def demo_users_reset() -> dict[str, str]:
-    """Make one demo user per role with a fresh random password; return {username: password}.
-
-    The admin user is also a superuser. Run by `manage.py up` on embedded defaults only.
-    """
+def demo_users_ensure(*, passwords_file: Path) -> dict[str, str]:
+    """Make the demo users (one per role; admin is also a superuser) that do not exist yet, each
+    with a random password kept in `passwords_file` (readable by its owner only), and return
+    {username: password} for those whose password is still the one kept there. Never resets a
+    password. Run by `manage.py up` on embedded defaults only."""
     User = get_user_model()
-    credentials = {}
+    kept = json.loads(passwords_file.read_text()) if passwords_file.exists() else {}
     for role in ROLE_PERMISSIONS:
-        user, _ = User.objects.get_or_create(username=role)
-        user.is_staff = role in (ADMIN, OPERATOR)
-        user.is_superuser = role == ADMIN
-        password = secrets.token_urlsafe(9)
-        user.set_password(password)
+        if User.objects.filter(username=role).exists():
+            continue
+        user = User(username=role, is_staff=role in (ADMIN, OPERATOR), is_superuser=role == ADMIN)
+        kept[role] = secrets.token_urlsafe(9)
+        user.set_password(kept[role])
         user.save()
         user.groups.add(Group.objects.get(name=role))
-        credentials[role] = password
-    return credentials
+    passwords_file.touch(mode=0o600)
+    passwords_file.write_text(json.dumps(kept, indent=2))
+    users = {user.username: user for user in User.objects.filter(username__in=kept)}
+    return {
+        name: password
+        for name, password in kept.items()
+        if name in users and users[name].check_password(password)
+    }

@@ -30,7 +30,7 @@ SYSTEM_USERNAME = "system"
 @dataclass(frozen=True)
 class LoadResult:
     path: Path
-    outcome: str  # created | published | unchanged | failed
+    outcome: str  # created | published | unchanged | kept | failed
     slug: str = ""
     version: int | None = None
     errors: list[str] = field(default_factory=list)
@@ -60,12 +60,16 @@ def default_owner():
     return system or user_model.objects.create_user(SYSTEM_USERNAME)  # unusable password
 
 
-def workflows_load_dir(*, directory: Path, owner) -> list[LoadResult]:
-    """Load every spec file in `directory`, sub-workflows first; one result per file."""
-    return [workflow_load_file(path=path, owner=owner) for path in spec_files_ordered(directory)]
+def workflows_load_dir(*, directory: Path, owner, missing_only=False) -> list[LoadResult]:
+    """Load every spec file in `directory`, sub-workflows first; one result per file.
+    `missing_only`: create the workflows that do not exist, leave the others as they are."""
+    return [
+        workflow_load_file(path=path, owner=owner, missing_only=missing_only)
+        for path in spec_files_ordered(directory)
+    ]
 
 
-def workflow_load_file(*, path: Path, owner) -> LoadResult:
+def workflow_load_file(*, path: Path, owner, missing_only=False) -> LoadResult:
     """Create the file's workflow, or publish its spec as the next version if it changed."""
     try:
         source = path.read_text(encoding="utf-8")
@@ -74,6 +78,8 @@ def workflow_load_file(*, path: Path, owner) -> LoadResult:
         if workflow is None:
             workflow = workflow_create(source=source, created_by=owner)
             outcome, version = "created", workflow.current_version
+        elif missing_only:
+            return LoadResult(path, "kept", slug=slug, version=workflow.current_version.number)
         else:
             previous = workflow.current_version_id
             version = workflow_version_publish(workflow=workflow, source=source, published_by=owner)

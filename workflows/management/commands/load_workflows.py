@@ -22,12 +22,17 @@ class Command(BaseCommand):
             help="Username owning new workflows and publishing versions "
             "(default: the first superuser, else a 'system' user).",
         )
+        parser.add_argument(
+            "--missing-only",
+            action="store_true",
+            help="Only create the workflows that do not exist; never publish over existing ones.",
+        )
 
-    def handle(self, *args, directory: Path, owner: str | None, **options):
+    def handle(self, *args, directory: Path, owner: str | None, missing_only: bool, **options):
         if not directory.is_dir():
             raise CommandError(f"{directory} is not a directory.")
         user = _owner(owner)
-        results = workflows_load_dir(directory=directory, owner=user)
+        results = workflows_load_dir(directory=directory, owner=user, missing_only=missing_only)
         for result in results:
             if result.ok:
                 line = f"{result.path}: {result.outcome} {result.slug} v{result.version}"

@@ -2,14 +2,34 @@
 
 import socket
 import threading
+from pathlib import Path
 
 import uvicorn
 from celery.beat import EmbeddedService
 from django.conf import settings
-from django.core.management import BaseCommand, call_command
+from django.core.management import BaseCommand, CommandError, call_command
 
-from accounts.services import demo_users_reset
+from accounts.services import demo_users_ensure
 from config.celery import app as celery_app
+
+PASSWORDS_FILE = "demo-passwords.json"
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """Bind the server's address now, or refuse to start (it is in use: Chameleon runs there)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listening = socket.socket(family, socket.SOCK_STREAM)
+    listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listening.bind((host, port))
+    except OSError as exc:
+        listening.close()
+        raise CommandError(
+            f"{host}:{port} is in use ({exc.strerror}): is Chameleon already running there? "
+            "Nothing was changed; pass --port to run another."
+        ) from None
+    listening.listen(2048)
+    return listening
 
 
 class Command(BaseCommand):
@@ -26,21 +46,27 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, host, port, examples, no_worker, **options):
+        # First, before anything is touched: a second `up` on the same address stops here.
+        listening = _listen(host, port)
         call_command("migrate", interactive=False, verbosity=0)
         self.stdout.write("Database migrated.")
-        call_command("load_workflows", examples, stdout=self.stdout, stderr=self.stderr)
+        call_command(
+            "load_workflows", examples, "--missing-only", stdout=self.stdout, stderr=self.stderr
+        )
         if settings.EMBEDDED:
-            credentials = demo_users_reset()
-            self.stdout.write("Demo users (new passwords on every start):")
+            database = Path(settings.DATABASES["default"]["NAME"])
+            credentials = demo_users_ensure(passwords_file=database.with_name(PASSWORDS_FILE))
+            self.stdout.write(f"Demo users (passwords kept in {PASSWORDS_FILE} beside the db):")
             for username, password in credentials.items():
                 self.stdout.write(f"  {username:<9} {password}")
-        else:  # a real database: its accounts are not ours to reset
+        else:  # a real database: its accounts are not ours to make
             self.stdout.write("No demo users on an external database: `manage.py createsuperuser`.")
         if not no_worker:
             self._start_worker_and_beat()
         base = f"http://{host}:{port}"
         self.stdout.write(f"Chameleon: {base}/admin/  API docs: {base}/api/docs/")
-        uvicorn.run("config.asgi:application", host=host, port=port, log_level="info")
+        config = uvicorn.Config("config.asgi:application", log_level="info")
+        uvicorn.Server(config).run(sockets=[listening])
 
     def _start_worker_and_beat(self) -> None:
         # With the in-memory broker only a worker in this process can see the queue; SQLite
