@@ -3,10 +3,16 @@
 Jinja2's SandboxedEnvironment with StrictUndefined: no Python eval, no attribute access to
 internals, a missing key is an error rather than an empty string. A string that is exactly one
 `{{ expression }}` evaluates to the expression's native value (a list stays a list); any other
-string renders to text, bounded in size.
+string renders to text, bounded in size. What a template may do is bounded too: repetition and
+powers are checked before they run, the lines its compiled code may run in one evaluation are
+counted (a loop inside a loop cannot spin for minutes), and a native value it builds is measured
+as it would be stored (`[[0] * 60000] * 60000` is small in memory, huge as JSON).
 """
 
 import re
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any
 
@@ -39,6 +45,8 @@ class _Sandbox(SandboxedEnvironment):
 
 _env = _Sandbox(undefined=StrictUndefined, autoescape=False)
 MAX_EXPONENT = 100
+MAX_WORK_LINES = 200_000  # lines of a template's compiled code one evaluation may run
+MAX_NATIVE_SIZE = 1_000_000  # characters and items of a value an expression gives
 _SINGLE_EXPRESSION = re.compile(r"\s*\{\{((?:(?!\{\{|\}\}).)*)\}\}\s*", re.S)
 
 
@@ -80,9 +88,34 @@ def compile_template(source: str) -> None:
         _compiled_template(source)
 
 
+@contextmanager
+def _bounded_work(source: str) -> Iterator[None]:
+    """Count the lines the template's own code runs (its frames only: the rest is Jinja's and
+    Python's, bounded by the checks above) and stop it past MAX_WORK_LINES."""
+    left = [MAX_WORK_LINES]
+
+    def count(frame, event, arg):
+        if event == "line":
+            left[0] -= 1
+            if left[0] < 0:
+                raise ExpressionError(f"{source!r}: more than {MAX_WORK_LINES} steps of work")
+        return count
+
+    def template_frames(frame, event, arg):
+        return count if frame.f_code.co_filename == "<template>" else None
+
+    previous = sys.gettrace()
+    sys.settrace(template_frames)
+    try:
+        yield
+    finally:
+        sys.settrace(previous)
+
+
 def evaluate(source: str, context: dict[str, Any]) -> Any:
     try:
-        value = _compiled_expression(source)(**context)
+        with _bounded_work(source):
+            value = _compiled_expression(source)(**context)
         if isinstance(value, Undefined):
             str(value)  # StrictUndefined raises here, naming what is missing
     except ExpressionError:
@@ -105,7 +138,8 @@ def render(value: Any, context: dict[str, Any]) -> Any:
     if single:
         return evaluate(single.group(1), context)
     try:
-        text = _compiled_template(value).render(**context)
+        with _bounded_work(value):
+            text = _compiled_template(value).render(**context)
     except ExpressionError:
         raise
     except Exception as exc:
@@ -115,9 +149,24 @@ def render(value: Any, context: dict[str, Any]) -> Any:
 
 
 def _check_size(value: Any) -> None:
+    """Refuse text over TEMPLATE_MAX_CHARS, and a native value over MAX_NATIVE_SIZE characters
+    and items counted as it would be written out (a list repeated in a list counts each time)."""
     limit = settings.CHAMELEON["TEMPLATE_MAX_CHARS"]
-    if isinstance(value, str) and len(value) > limit:
-        raise ExpressionError(f"result is {len(value)} characters, over the limit of {limit}")
+    if isinstance(value, str):
+        if len(value) > limit:
+            raise ExpressionError(f"result is {len(value)} characters, over the limit of {limit}")
+        return
+    size, stack = 0, [value]
+    while stack:
+        item = stack.pop()
+        size += len(item) if isinstance(item, str) else 1
+        if size > MAX_NATIVE_SIZE:
+            raise ExpressionError(f"result is over {MAX_NATIVE_SIZE} characters and items")
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
 
 
 def references(source: str) -> set[tuple[str, str | None]]:

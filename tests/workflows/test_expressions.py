@@ -37,3 +37,28 @@ def test_references_name_the_roots_and_attributes_read():
 def test_repetition_and_powers_are_refused_before_they_run(source):
     with pytest.raises(ExpressionError, match="over"):
         evaluate(source, {})
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
+        "{% for i in range(100000) %}{% for j in inputs.xs %}{% endfor %}{% endfor %}x",
+        "{{ range(100000) | map('string') | list | length }}{% for i in range(99999) %}"
+        "{% for j in range(9) %}{% endfor %}{% endfor %}",
+    ],
+)
+def test_loops_inside_loops_stop_after_a_bounded_amount_of_work(source):
+    with pytest.raises(ExpressionError, match="steps of work"):
+        render(source, {"inputs": {"xs": list(range(50_000))}})
+
+
+def test_a_native_value_is_measured_as_it_would_be_stored():
+    with pytest.raises(ExpressionError, match="characters and items"):
+        evaluate("[[0] * 60000] * 60000", {})
+
+
+def test_ordinary_templates_and_big_inputs_passed_through_still_work():
+    context = {"inputs": {"rows": [{"n": n} for n in range(20_000)]}}
+    assert len(render("{{ inputs.rows }}", context)) == 20_000
+    assert render("{% for r in inputs.rows[:3] %}{{ r.n }},{% endfor %}", context) == "0,1,2,"
