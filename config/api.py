@@ -4,6 +4,7 @@ import math
 from http import HTTPStatus
 
 from django.conf import settings
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -11,8 +12,15 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from config.errors import ChameleonError
 
+DATABASE_RETRY_AFTER_S = 5
+
 
 def exception_handler(exc, context):
+    if isinstance(exc, OperationalError | InterfaceError):
+        # The database is unreachable (restarting, failing over): a moment, not a bug.
+        response = _error(503, "unavailable", "The database is unreachable; retry shortly.", {})
+        response["Retry-After"] = str(DATABASE_RETRY_AFTER_S)
+        return response
     if isinstance(exc, ChameleonError):
         return _error(exc.status, exc.code, exc.message, exc.details)
     if isinstance(exc, Http404 | exceptions.NotFound):
