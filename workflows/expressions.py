@@ -22,12 +22,18 @@ from jinja2.sandbox import SandboxedEnvironment
 
 
 class _Sandbox(SandboxedEnvironment):
-    # Checked before they run: `'a' * 10**9` or `9 ** 9 ** 9` would exhaust memory or CPU first.
-    intercepted_binops = frozenset({"*", "**"})
+    # Checked before they run, since they run in C where no budget reaches: `'a' * 10**9`,
+    # `9 ** 9 ** 9`, `(10 ** 100) ** 100 ** ...`, `'%300000000s' % 1` exhaust memory or CPU.
+    intercepted_binops = frozenset({"*", "**", "%"})
 
     def call_binop(self, context, operator, left, right):
         if operator == "**" and isinstance(right, int | float) and abs(right) > MAX_EXPONENT:
             raise ExpressionError(f"exponent {right} is over the limit of {MAX_EXPONENT}")
+        powers = operator == "**" and isinstance(left, int) and isinstance(right, int)
+        if powers and right > 0 and abs(left).bit_length() * right > MAX_POWER_BITS:
+            raise ExpressionError(f"{left} ** {right} is over {MAX_POWER_BITS} bits")
+        if operator == "%" and isinstance(left, str):
+            raise ExpressionError("formatting text with % is not allowed; use ~ to join text")
         if operator == "*":
             sized, count = (left, right) if isinstance(left, str | list | tuple) else (right, left)
             limit = settings.CHAMELEON["TEMPLATE_MAX_CHARS"]
@@ -36,15 +42,70 @@ class _Sandbox(SandboxedEnvironment):
                 raise ExpressionError(f"repetition to {len(sized) * count} is over {limit}")
         return super().call_binop(context, operator, left, right)
 
+    def call(self, context, obj, *args, **kwargs):
+        text = getattr(obj, "__self__", None)
+        if isinstance(text, str) and getattr(obj, "__name__", "") in _TEXT_GROWERS:
+            _TEXT_GROWERS[obj.__name__](text, *args, **kwargs)
+        return super().call(context, obj, *args, **kwargs)
+
     def getattr(self, obj, attribute):
         # Data first: `inputs.items` is the input named items, not the dict method.
         if isinstance(obj, dict) and attribute in obj:
             return obj[attribute]
+        if isinstance(obj, str) and attribute in ("format", "format_map"):
+            _refuse_format(obj)
         return super().getattr(obj, attribute)
 
 
+def _limit() -> int:
+    return settings.CHAMELEON["TEMPLATE_MAX_CHARS"]
+
+
+def _refuse_format(text, *args, **kwargs):
+    raise ExpressionError("str.format is not allowed in templates; use ~ to join text")
+
+
+def _width_checked(text, width=0, *args, **kwargs):
+    if isinstance(width, int) and width > _limit():
+        raise ExpressionError(f"a width of {width} is over the limit of {_limit()}")
+
+
+def _replace_checked(text, old="", new="", *args, **kwargs):
+    if isinstance(old, str) and isinstance(new, str):
+        grown = len(text) + (text.count(old) if old else len(text) + 1) * len(new)
+        if grown > _limit():
+            raise ExpressionError(f"replacing would make {grown} characters, over {_limit()}")
+
+
+def _tabs_checked(text, tabsize=8, *args, **kwargs):
+    if isinstance(tabsize, int) and len(text) + text.count("\t") * tabsize > _limit():
+        raise ExpressionError(f"expanding tabs would go over {_limit()} characters")
+
+
+# str methods whose result can be far larger than their input, checked before they run.
+_TEXT_GROWERS = {
+    "center": _width_checked,
+    "ljust": _width_checked,
+    "rjust": _width_checked,
+    "zfill": _width_checked,
+    "replace": _replace_checked,
+    "expandtabs": _tabs_checked,
+}
+
+
+def _replace_filter(text, old, new, count=None):
+    _replace_checked(str(text), str(old), str(new))
+    return str(text).replace(str(old), str(new), -1 if count is None else count)
+
+
 _env = _Sandbox(undefined=StrictUndefined, autoescape=False)
+# Helpers that build text of any size from a small argument; `replace` is kept, bounded.
+for _name in ("center", "indent", "wordwrap", "format", "filesizeformat", "truncate", "urlize"):
+    _env.filters.pop(_name, None)
+_env.filters["replace"] = _replace_filter
+_env.globals.pop("lipsum", None)
 MAX_EXPONENT = 100
+MAX_POWER_BITS = 65_536
 MAX_WORK_LINES = 200_000  # lines of a template's compiled code one evaluation may run
 MAX_NATIVE_SIZE = 1_000_000  # characters and items of a value an expression gives
 _SINGLE_EXPRESSION = re.compile(r"\s*\{\{((?:(?!\{\{|\}\}).)*)\}\}\s*", re.S)

@@ -62,3 +62,31 @@ def test_ordinary_templates_and_big_inputs_passed_through_still_work():
     context = {"inputs": {"rows": [{"n": n} for n in range(20_000)]}}
     assert len(render("{{ inputs.rows }}", context)) == 20_000
     assert render("{% for r in inputs.rows[:3] %}{{ r.n }},{% endfor %}", context) == "0,1,2,"
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "((((10 ** 100) ** 100) ** 100) ** 100) > 1",
+        "'{:>300000000}'.format(1) | length",
+        "'%300000000s' % 1",
+        "'x'.center(300000000)",
+        "('x' * 60000).replace('x', 'x' * 60000) | length",
+        "'x' | replace('x', 'y' * 100000)",
+    ],
+)
+def test_what_c_code_would_build_too_big_is_refused_before_it_runs(source):
+    with pytest.raises(ExpressionError):
+        evaluate(source, {})
+
+
+@pytest.mark.parametrize("source", ["lipsum(20000)", "'x' | center(300000000)"])
+def test_helpers_that_build_text_of_any_size_are_not_there(source):
+    with pytest.raises(ExpressionError):
+        evaluate(source, {})
+
+
+def test_bounded_text_helpers_still_work():
+    assert evaluate("'a-b' | replace('-', '+')", {}) == "a+b"
+    assert evaluate("'7'.zfill(3)", {}) == "007"
+    assert evaluate("2 ** 10 + 7 % 3", {}) == 1025

@@ -31,6 +31,7 @@ def nothing_allowed(settings):
         ("http://10.1.2.3/", "10.1.2.3, a private address"),
         ("http://192.168.0.1/", "a private address"),
         ("http://0.0.0.0:6379/", "0.0.0.0, a"),
+        ("http://[2002:a9fe:a9fe::1]/", "a link-local address"),  # 6to4 of 169.254.169.254
         ("file:///etc/passwd", "scheme 'file' is not allowed (http or https only)"),
         ("gopher://example.com/", "scheme 'gopher' is not allowed"),
     ],

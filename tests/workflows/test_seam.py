@@ -407,3 +407,21 @@ def test_the_engine_keeps_no_function_of_its_own_in_the_database():
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM pg_proc WHERE proname LIKE 'chameleon%%'")
         assert cursor.fetchone() == (0,)
+
+
+def test_retrying_a_held_empty_foreach_finishes_it_and_moves_on(make_workflow, operator, drain):
+    run = start(make_workflow, operator, """
+slug: held-empty
+steps:
+  - {id: each, foreach: "[]", greet: X, checkpoint: {hold: true}}
+  - {id: after, greet: Y}
+""")  # fmt: skip
+    drain()
+    hold = StepRun.objects.get(run=run, step_id="each")
+
+    assert api.step_retry(step_run_id=hold.pk, ref="checkpoint:each") is None
+    drain()
+    run.refresh_from_db()
+
+    assert run.status == RunStatus.COMPLETED
+    assert statuses(run) == {"each": "SUCCEEDED", "after": "SUCCEEDED"}

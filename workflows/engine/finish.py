@@ -64,7 +64,12 @@ def run_abort(unit: Unit, status: str, *, reason: str) -> None:
     for step_run in active:
         step_run_transition(unit, step_run, StepStatus.CANCELLED, reason=reason)
     revoke_on_commit(running)
-    RunStep.objects.filter(run=run, status=StepStatus.RUNNING).update(
+    # Skip steps a delivery holds too: it wrote its step before asking for the run's lock, which
+    # this transaction holds; it finds the run ended and cancels the step itself.
+    free = RunStep.objects.select_for_update(skip_locked=True, of=("self",)).filter(
+        run=run, status=StepStatus.RUNNING
+    )
+    RunStep.objects.filter(pk__in=list(free.values_list("pk", flat=True))).update(
         status=StepStatus.CANCELLED, finished_at=timezone.now()
     )
     children = Run.objects.filter(parent_run=run).exclude(status__in=RUN_TERMINAL)

@@ -201,6 +201,7 @@ def cost_add(unit: Unit, step_run: StepRun, cost_usd) -> None:
     cost = Decimal(str(cost_usd or 0))
     if not cost:
         return
+    unit.lock_run()  # the event states the run's total
     step_run.cost_usd += cost
     unit.run.cost_usd += cost
     unit.event(

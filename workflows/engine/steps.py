@@ -18,6 +18,7 @@ from workflows.engine.progress import (
     attempt_succeeded,
     executions_start,
     step_run_new,
+    steps_start,
 )
 from workflows.engine.transitions import run_transition, step_run_transition
 from workflows.engine.unit import Unit, step_unit
@@ -53,13 +54,14 @@ def step_skip(*, step_run_id: int, ref: str, reason: str, by: str = "") -> None:
 
 def step_retry(*, step_run_id: int, ref: str, by: str = "") -> int:
     """Run a waiting step again, as a new attempt (a step a gate held: its first); return the
-    new step run's id."""
+    new step run's id (None: the step finished at once, an empty foreach)."""
     with _waiting(step_run_id, ref) as (unit, step_run):
         step_run_transition(unit, step_run, StepStatus.CANCELLED, reason="retried", **_by(by))
         step = unit.spec.step(step_run.step_id)
         run_step = RunStep.objects.get(pk=step_run.run_step_id)
         if step_run.attempt == HOLD_ATTEMPT:
-            executions_start(unit, run_step, step)
+            if executions_start(unit, run_step, step):  # an empty foreach: done at once
+                steps_start(unit, unit.spec.graph.dependents[step.id])
             first = StepRun.objects.filter(run_step=run_step, attempt=1, iteration=0)
             return first.values_list("pk", flat=True).first()
         retried = step_run_new(

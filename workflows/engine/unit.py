@@ -12,8 +12,9 @@ current values when the lock is taken. If the run's status changed between the r
 lock (it was cancelled), what was decided on the read is void: RunMovedOn is raised, the
 transaction rolls back, and the caller does it again with `lock_run=True`.
 
-Lock order: a step run before its run, a parent run before its children; sweeps and run_abort
-skip step runs another transaction holds.
+Lock order: a step run (and the step it writes) before its run, a parent run before its
+children; sweeps skip step runs another transaction holds, and run_abort skips the step runs
+and steps that deliveries hold (they find the run ended and cancel their own).
 
 The engine's row writes wait in a batch (engine.rows) and reach PostgreSQL together before the
 next read or at the end. The unit gathers the run's events and the step runs to dispatch; at

@@ -53,7 +53,11 @@ def destination_check(url: str) -> None:
 
 
 def _not_public(ip) -> str | None:
-    """Why `ip` is not a public address, or None."""
+    """Why `ip` is not a public address, or None. IPv6 forms that carry an IPv4 address inside
+    (6to4, Teredo) are judged by the address they carry."""
+    for inner in (getattr(ip, "sixtofour", None), *(getattr(ip, "teredo", None) or ())):
+        if inner is not None and _not_public(inner):
+            return _not_public(inner)
     for rule in ("loopback", "link_local", "private", "multicast", "reserved", "unspecified"):
         if getattr(ip, f"is_{rule}"):
             return rule.replace("_", "-")
