@@ -26,7 +26,11 @@ def execute_step(self, run_id: str, step_run_id: int) -> str:
     if not isinstance(claimed, runner.Claim):
         calls.release()
         return claimed
-    calls.submit(claimed)
+    try:
+        calls.submit(claimed)
+    except BaseException:  # the claim is recovered when its lease runs out
+        calls.release()
+        raise
     return "submitted"
 
 

@@ -425,3 +425,9 @@ steps:
 
     assert run.status == RunStatus.COMPLETED
     assert statuses(run) == {"each": "SUCCEEDED", "after": "SUCCEEDED"}
+
+
+@pytest.mark.parametrize("name", ["when", "with", "retry", "greet"])
+def test_a_plugin_cannot_claim_the_engine_s_own_step_fields_or_a_kind_s_key(name):
+    with pytest.raises(ValueError, match=f"step field '{name}'"):
+        api.step_field_register(name, Ceiling)

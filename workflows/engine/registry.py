@@ -19,6 +19,8 @@ _workflow_fields: dict[str, type[BaseModel]] = {}
 
 
 def executor_register(executor: StepExecutor) -> StepExecutor:
+    if executor.kind in _step_fields:
+        raise ValueError(f"step kind '{executor.kind}' is a plug-in's step field")
     _claim(_executors, executor.kind, executor, "step kind")
     return executor
 
@@ -42,6 +44,11 @@ def gates() -> list[Gate]:
 
 
 def step_field_register(name: str, model: type[BaseModel]) -> None:
+    from workflows.spec import StepSpec  # here: spec imports this module
+
+    own = {field.alias or key for key, field in StepSpec.model_fields.items()}
+    if name in own or name in _executors:
+        raise ValueError(f"step field '{name}' is the engine's own or a step kind's")
     _claim(_step_fields, name, model, "step field")
 
 
