@@ -26,22 +26,22 @@ def _get(url: str) -> tuple[int, dict]:
         return error.code, json.load(error)
 
 
-def test_up_serves_the_product_with_its_own_worker_on_embedded_defaults(tmp_path):
-    port = _free_port()
+def _embedded_env(tmp_path) -> dict:
+    """This environment without the services the tests use: the embedded defaults, on a SQLite
+    file of the test's own."""
     env = {
         key: value
         for key, value in os.environ.items()
         if key not in ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "DJANGO_SETTINGS_MODULE")
     }
     env["DATABASE_URL"] = f"sqlite:///{tmp_path / 'db.sqlite3'}"
-    server = subprocess.Popen(
-        [sys.executable, "manage.py", "up", "--port", str(port)],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    return env
+
+
+def test_up_serves_the_product_with_its_own_worker_on_embedded_defaults(tmp_path):
+    port = _free_port()
+    env = _embedded_env(tmp_path)
+    server, lines = _up(env, port)
     try:
         deadline = time.monotonic() + 120
         while True:
@@ -66,7 +66,7 @@ def test_up_serves_the_product_with_its_own_worker_on_embedded_defaults(tmp_path
         )
     finally:
         server.terminate()
-        output, _ = server.communicate(timeout=30)
+        output = "\n".join(lines) + "\n" + server.communicate(timeout=30)[0]
 
     assert ran.returncode == 0, ran.stdout + ran.stderr
     assert "COMPLETED" in ran.stdout
@@ -120,12 +120,7 @@ def _password(lines) -> str:
 
 
 def test_a_second_up_refuses_at_once_and_a_restart_keeps_passwords_and_newer_versions(tmp_path):
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if key not in ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "DJANGO_SETTINGS_MODULE")
-    }
-    env["DATABASE_URL"] = f"sqlite:///{tmp_path / 'db.sqlite3'}"
+    env = _embedded_env(tmp_path)
     port = _free_port()
     first, lines = _up(env, port)
     try:
