@@ -100,7 +100,7 @@ def _replace_filter(text, old, new, count=None):
 
 _env = _Sandbox(undefined=StrictUndefined, autoescape=False)
 # Helpers that build text of any size from a small argument; `replace` is kept, bounded.
-for _name in ("center", "indent", "wordwrap", "format", "filesizeformat", "truncate", "urlize"):
+for _name in ("center", "indent", "wordwrap", "format"):
     _env.filters.pop(_name, None)
 _env.filters["replace"] = _replace_filter
 _env.globals.pop("lipsum", None)
