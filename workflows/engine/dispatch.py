@@ -1,9 +1,15 @@
 """Hand step runs to Celery. Only ever after the transaction that created them commits."""
 
-from celery import current_app
-from django.db import transaction
+import logging
 
-from workflows.models import StepRun
+import redis
+from celery import current_app
+from django.db import DatabaseError, transaction
+from kombu.exceptions import KombuError
+
+from workflows.models import StepRun, StepStatus
+
+logger = logging.getLogger(__name__)
 
 EXECUTE_STEP_TASK = "workflows.execute_step"
 RESUME_STEP_TASK = "workflows.resume_step"
@@ -22,15 +28,43 @@ def dispatch_on_commit(dispatches: list[tuple[StepRun, float]]) -> None:
     wait for. (If that message is lost, the sweep re-sends its step runs.)"""
     messages = [(str(step_run.run_id), step_run.pk, timeout) for step_run, timeout in dispatches]
     if len(messages) > DISPATCH_HERE_MAX:
-        transaction.on_commit(lambda: current_app.send_task(DISPATCH_TASK, args=[messages]))
+        transaction.on_commit(lambda: _sent_or_marked(_to_a_worker, messages))
     elif messages:
         transaction.on_commit(lambda: dispatch_all(messages))
 
 
 def dispatch_all(messages: list[tuple[str, int, float]]) -> None:
+    """Publish the step runs from here (what the dispatch_steps task does for big plans)."""
+    _sent_or_marked(_here, messages)
+
+
+def _to_a_worker(messages) -> None:
+    current_app.send_task(DISPATCH_TASK, args=[messages])
+
+
+def _here(messages) -> None:
     with current_app.producer_or_acquire() as producer:
         for run_id, step_run_id, timeout_s in messages:
             dispatch(run_id, step_run_id, timeout_s, producer=producer)
+
+
+def _sent_or_marked(send, messages) -> None:
+    """Send; if the broker cannot be reached, mark the step runs as not dispatched, so that the
+    sweep (every second) sends them as soon as it is back, not CHAMELEON_REDISPATCH_AFTER_S
+    later. The transaction that made them has committed either way."""
+    try:
+        send(messages)
+    except (KombuError, redis.RedisError, OSError) as exc:
+        logger.warning(
+            "dispatching %d step runs failed, the sweep resends them: %s", len(messages), exc
+        )
+        step_run_ids = [step_run_id for _, step_run_id, _ in messages]
+        try:
+            StepRun.objects.filter(pk__in=step_run_ids, status=StepStatus.PENDING).update(
+                dispatched_at=None
+            )
+        except DatabaseError:  # then they are resent when their dispatch is stale
+            logger.exception("marking %d step runs for the sweep failed", len(messages))
 
 
 def dispatch(run_id: str, step_run_id: int, timeout_s: float, producer=None) -> None:
