@@ -4,19 +4,18 @@ import math
 from http import HTTPStatus
 
 from django.conf import settings
-from django.db import InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from config.errors import ChameleonError
+from config.errors import ChameleonError, database_unreachable
 
 DATABASE_RETRY_AFTER_S = 5
 
 
 def exception_handler(exc, context):
-    if _database_unreachable(exc):
+    if database_unreachable(exc):
         # Restarting, failing over: a moment, not a bug (a deadlock or a timeout is a bug).
         response = _error(503, "unavailable", "The database is unreachable; retry shortly.", {})
         response["Retry-After"] = str(DATABASE_RETRY_AFTER_S)
@@ -42,19 +41,6 @@ def exception_handler(exc, context):
         details["retry_after_s"] = math.ceil(exc.wait)
     response.data = _body(code, str(detail), details)
     return response
-
-
-# SQLSTATEs of a server that is going away or not there yet (class 08: connection exceptions).
-_UNREACHABLE_SQLSTATES = ("57P01", "57P02", "57P03")
-
-
-def _database_unreachable(exc) -> bool:
-    if isinstance(exc, InterfaceError):
-        return True
-    if not isinstance(exc, OperationalError):
-        return False
-    sqlstate = getattr(exc.__cause__, "sqlstate", None)
-    return sqlstate is None or sqlstate.startswith("08") or sqlstate in _UNREACHABLE_SQLSTATES
 
 
 def _error(status_code, code, message, details):

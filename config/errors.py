@@ -1,5 +1,10 @@
 """The one exception type services raise; the API maps it to {"error": {code, message, details}}."""
 
+from django.db import InterfaceError, OperationalError
+
+# SQLSTATEs of a server that is going away or not there yet (class 08: connection exceptions).
+_UNREACHABLE_SQLSTATES = ("57P01", "57P02", "57P03")
+
 
 class ChameleonError(Exception):
     status = 400
@@ -26,3 +31,14 @@ class NotFound(ChameleonError):
 class Conflict(ChameleonError):
     status = 409
     code = "conflict"
+
+
+def database_unreachable(exc: BaseException) -> bool:
+    """Whether `exc` says the database cannot be reached now (restarting, failing over), as
+    opposed to a query that failed (a deadlock or a timeout is not this)."""
+    if isinstance(exc, InterfaceError):
+        return True
+    if not isinstance(exc, OperationalError):
+        return False
+    sqlstate = getattr(exc.__cause__, "sqlstate", None)
+    return sqlstate is None or sqlstate.startswith("08") or sqlstate in _UNREACHABLE_SQLSTATES

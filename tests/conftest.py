@@ -132,6 +132,11 @@ pidfile = {self.dir / "pgbouncer.pid"}
             host=self.host, port=self.port, dbname=dbname or self.dbname, user=self.user, **kwargs
         )
 
+    def admin(self, command: str) -> None:
+        """A command on the admin console, e.g. `DISABLE <db>` (simple query protocol only)."""
+        with self.connect("pgbouncer", autocommit=True, cursor_factory=psycopg.ClientCursor) as c:
+            c.execute(command)
+
     def show(self, what: str) -> list[dict]:
         """`SHOW <what>` on the admin console (which speaks only the simple query protocol)."""
         with self.connect("pgbouncer", autocommit=True, cursor_factory=psycopg.ClientCursor) as c:

@@ -4,11 +4,16 @@ from celery import shared_task
 from celery.signals import worker_process_shutdown, worker_shutdown
 from django.conf import settings
 
+from config.errors import database_unreachable
 from workflows.engine import dispatch, runner, steps, sweeps
 from workflows.engine.calls import calls
 
+# A delivery that found the database unreachable tries again after 0.5 s, 1 s, 2 s, ... up to
+# 10 s apart, for about two minutes; then the sweep's resend takes over.
+DATABASE_RETRY_S, DATABASE_RETRY_MAX_S, DATABASE_RETRIES = 0.5, 10, 16
 
-@shared_task(name="workflows.execute_step", bind=True)
+
+@shared_task(name="workflows.execute_step", bind=True, max_retries=DATABASE_RETRIES)
 def execute_step(self, run_id: str, step_run_id: int) -> str:
     """Claim the step run; run it here if it is inline, else hand it to this process's pool of
     calls in flight (waiting first for room in it, so a claim never waits unexecuted)."""
@@ -20,8 +25,11 @@ def execute_step(self, run_id: str, step_run_id: int) -> str:
             worker=self.request.hostname or "",
             task_id=self.request.id or "",
         )
-    except BaseException:
+    except BaseException as exc:
         calls.release()
+        if database_unreachable(exc):  # back in seconds, rather than at the sweep's resend
+            countdown = min(DATABASE_RETRY_S * 2**self.request.retries, DATABASE_RETRY_MAX_S)
+            raise self.retry(countdown=countdown) from exc
         raise
     if not isinstance(claimed, runner.Claim):
         calls.release()

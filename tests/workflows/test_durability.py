@@ -262,3 +262,26 @@ def test_a_leased_call_that_outlives_its_timeout_fails_as_timed_out(
     call = StepRun.objects.get(run=run)
     assert (call.status, call.error_code) == (StepStatus.FAILED, "timeout")
     assert "timed out after 1s" in call.error
+
+
+def test_a_delivery_that_finds_the_database_gone_tries_again_within_seconds(
+    celery_worker, make_workflow, operator, pgbouncer
+):
+    workflow = make_workflow("slug: through-an-outage\nsteps:\n  - id: a\n    tool: noop\n")
+    database = pgbouncer.dbname
+    # The workers' way to PostgreSQL goes away: their connections dropped, new ones refused.
+    pgbouncer.admin(f"DISABLE {database}")
+    pgbouncer.admin(f"KILL {database}")
+    try:
+        run, _ = run_start(workflow=workflow, inputs={}, started_by=operator)
+        time.sleep(2)  # the delivery meets the outage, and retries
+        first_sent = StepRun.objects.get(run=run).dispatched_at
+    finally:
+        pgbouncer.admin(f"ENABLE {database}")
+        pgbouncer.admin(f"RESUME {database}")
+
+    run = wait_for_run(run)
+
+    assert run.status == RunStatus.COMPLETED
+    # Done by the delivery's own retry, not a resend by the sweep (which stamps dispatched_at).
+    assert StepRun.objects.get(run=run).dispatched_at == first_sent
