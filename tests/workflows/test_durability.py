@@ -285,3 +285,28 @@ def test_a_delivery_that_finds_the_database_gone_tries_again_within_seconds(
     assert run.status == RunStatus.COMPLETED
     # Done by the delivery's own retry, not a resend by the sweep (which stamps dispatched_at).
     assert StepRun.objects.get(run=run).dispatched_at == first_sent
+
+
+def test_a_call_whose_outcome_meets_the_database_gone_is_recorded_when_it_is_back(
+    celery_worker, make_workflow, operator, http_server, pgbouncer
+):
+    base_url, recorder = http_server
+    recorder.delay_s = 1.5
+    workflow = make_workflow(
+        f"slug: record-later\nsteps:\n  - id: call\n    tool: http.get\n"
+        f"    with: {{url: '{base_url}/work'}}\n    timeout_s: 5\n"
+    )
+    run, _ = run_start(workflow=workflow, inputs={}, started_by=operator)
+    wait_for(lambda: recorder.count("/work") == 1, what="the call to start")
+    pgbouncer.admin(f"DISABLE {pgbouncer.dbname}")
+    pgbouncer.admin(f"KILL {pgbouncer.dbname}")
+    try:
+        time.sleep(3)  # the call ends meanwhile; its outcome cannot be written
+    finally:
+        pgbouncer.admin(f"ENABLE {pgbouncer.dbname}")
+        pgbouncer.admin(f"RESUME {pgbouncer.dbname}")
+
+    run = wait_for_run(run)
+
+    assert run.status == RunStatus.COMPLETED
+    assert recorder.count("/work") == 1  # recorded, not done again after its lease

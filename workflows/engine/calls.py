@@ -21,10 +21,12 @@ from concurrent.futures import ThreadPoolExecutor, wait
 from django.conf import settings
 from django.db import close_old_connections, connections
 
+from config.errors import database_unreachable
 from workflows.engine.contract import Fail
 from workflows.engine.runner import Claim, claim_perform, step_run_record
 
 logger = logging.getLogger(__name__)
+RECORD_RETRY_DELAYS_S = (0.5, 1, 2, 4, 8, 10, 10, 10, 10)  # about a minute
 
 
 class _Calls:
@@ -68,9 +70,21 @@ class _Calls:
             except TimeoutError:
                 message = f"step '{step.id}' timed out after {step.timeout_s:g}s"
                 outcome = Fail(message, code="timeout")
-            await self.loop.run_in_executor(self.recorders, _record, claim, outcome)
+            await self._recorded(claim, outcome)
         except Exception:  # the lease runs out and the sweep hands the step to another worker
             logger.exception("recording step run %s failed", claim.step_run_id)
+
+    async def _recorded(self, claim: Claim, outcome) -> None:
+        """Record the outcome; while the database is unreachable, try again (the call's work is
+        done and would otherwise be done again once its lease runs out)."""
+        for delay in (*RECORD_RETRY_DELAYS_S, None):
+            try:
+                await self.loop.run_in_executor(self.recorders, _record, claim, outcome)
+                return
+            except Exception as exc:
+                if delay is None or not database_unreachable(exc):
+                    raise
+                await asyncio.sleep(delay)
 
     async def _execute(self, claim: Claim):
         # The slot is free when the thread is: a call that outlives its timeout still holds one.
