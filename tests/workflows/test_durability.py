@@ -1,6 +1,7 @@
 """Durability and concurrency against real PostgreSQL, Redis and `celery worker` processes."""
 
 import time
+from contextlib import contextmanager
 
 import pytest
 from celery import current_app
@@ -264,21 +265,27 @@ def test_a_leased_call_that_outlives_its_timeout_fails_as_timed_out(
     assert "timed out after 1s" in call.error
 
 
+@contextmanager
+def database_cut_for_workers(pgbouncer):
+    """The workers' way to PostgreSQL (PgBouncer) goes away for the block: their connections
+    dropped, new ones refused. This test process reaches PostgreSQL directly."""
+    pgbouncer.admin(f"DISABLE {pgbouncer.dbname}")
+    pgbouncer.admin(f"KILL {pgbouncer.dbname}")
+    try:
+        yield
+    finally:
+        pgbouncer.admin(f"ENABLE {pgbouncer.dbname}")
+        pgbouncer.admin(f"RESUME {pgbouncer.dbname}")
+
+
 def test_a_delivery_that_finds_the_database_gone_tries_again_within_seconds(
     celery_worker, make_workflow, operator, pgbouncer
 ):
     workflow = make_workflow("slug: through-an-outage\nsteps:\n  - id: a\n    tool: noop\n")
-    database = pgbouncer.dbname
-    # The workers' way to PostgreSQL goes away: their connections dropped, new ones refused.
-    pgbouncer.admin(f"DISABLE {database}")
-    pgbouncer.admin(f"KILL {database}")
-    try:
+    with database_cut_for_workers(pgbouncer):
         run, _ = run_start(workflow=workflow, inputs={}, started_by=operator)
         time.sleep(2)  # the delivery meets the outage, and retries
         first_sent = StepRun.objects.get(run=run).dispatched_at
-    finally:
-        pgbouncer.admin(f"ENABLE {database}")
-        pgbouncer.admin(f"RESUME {database}")
 
     run = wait_for_run(run)
 
@@ -298,13 +305,8 @@ def test_a_call_whose_outcome_meets_the_database_gone_is_recorded_when_it_is_bac
     )
     run, _ = run_start(workflow=workflow, inputs={}, started_by=operator)
     wait_for(lambda: recorder.count("/work") == 1, what="the call to start")
-    pgbouncer.admin(f"DISABLE {pgbouncer.dbname}")
-    pgbouncer.admin(f"KILL {pgbouncer.dbname}")
-    try:
+    with database_cut_for_workers(pgbouncer):
         time.sleep(3)  # the call ends meanwhile; its outcome cannot be written
-    finally:
-        pgbouncer.admin(f"ENABLE {pgbouncer.dbname}")
-        pgbouncer.admin(f"RESUME {pgbouncer.dbname}")
 
     run = wait_for_run(run)
 
