@@ -570,3 +570,25 @@ def test_a_big_plan_is_published_by_a_worker_from_one_message(
     sent.clear()
     dispatch_all(messages)  # what the worker's task does
     assert len(sent) == 150
+
+
+def test_an_inline_step_past_its_timeout_fails_with_timeout(make_workflow, operator, drain):
+    workflow = make_workflow(
+        """
+slug: slow-inline
+steps:
+  - id: busy
+    tool: template.render
+    timeout_s: 0.001
+    with: {template: "{% for i in range(20000) %}x{% endfor %}"}
+"""
+    )
+    run = start(workflow, operator)
+
+    drain()
+
+    run.refresh_from_db()
+    busy = StepRun.objects.get(run=run, step_id="busy")
+    assert run.status == RunStatus.FAILED
+    assert (busy.status, busy.error_code) == (StepStatus.FAILED, "timeout")
+    assert "timed out after 0.001s" in busy.error

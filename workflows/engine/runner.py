@@ -95,6 +95,7 @@ def _claim(unit: Unit, step_run: StepRun, worker: str, task_id: str):
         payload["took_over_from"] = step_run.worker
     step_run.claim, step_run.worker, step_run.task_id = uuid.uuid4(), worker, task_id
     step_run.started_at, step_run.lease_until = now, now + lease_for(step.timeout_s)
+    started = time.monotonic()
     try:
         if executor is None:
             available = ", ".join(kinds())
@@ -116,8 +117,18 @@ def _claim(unit: Unit, step_run: StepRun, worker: str, task_id: str):
     if executor.runs_inline(step, context.params):
         # Like Temporal's local activities: quick work without outside effects runs in the
         # claiming transaction, so it costs one transaction and needs no lease.
-        return _record(unit, step_run, claim_perform(claim))
+        return _record(unit, step_run, _inline_performed(claim, started))
     return claim
+
+
+def _inline_performed(claim: Claim, started: float) -> Outcome:
+    """Perform inline work, which nothing can interrupt (its templates are bounded in work,
+    engine.expressions), and fail it if rendering and running it outlasted the step's timeout_s."""
+    outcome = claim_perform(claim)
+    step = claim.context.step
+    if time.monotonic() - started > step.timeout_s and not isinstance(outcome, Fail):
+        return _timed_out(step)
+    return outcome
 
 
 def _context(unit: Unit, step_run: StepRun, step) -> StepContext:
@@ -179,7 +190,7 @@ def claim_perform(claim: Claim) -> Outcome:
         outcome = claim.executor.execute(claim.context)
         outcome = outcome_checked(step.id, outcome)
     except SoftTimeLimitExceeded:
-        outcome = Fail(f"step '{step.id}' timed out after {step.timeout_s:g}s", code="timeout")
+        outcome = _timed_out(step)
     except Fail as failure:
         outcome = failure
     except Exception as exc:
@@ -187,6 +198,10 @@ def claim_perform(claim: Claim) -> Outcome:
         outcome = Fail(message, code="error")
     metrics.step_observed(step.kind, time.monotonic() - started)
     return outcome
+
+
+def _timed_out(step) -> Fail:
+    return Fail(f"step '{step.id}' timed out after {step.timeout_s:g}s", code="timeout")
 
 
 def outcome_checked(step_id: str, outcome) -> Outcome:
