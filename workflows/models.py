@@ -109,6 +109,13 @@ class Run(models.Model):
         default=0, help_text="Step runs PENDING or RUNNING (kept by the engine under the run lock)."
     )
     cost_usd = models.DecimalField(max_digits=12, decimal_places=6, default=0)
+    budget_usd = models.DecimalField(
+        max_digits=12, decimal_places=6, null=True, blank=True, help_text="None: no budget."
+    )
+    reserved_usd = models.DecimalField(
+        max_digits=12, decimal_places=6, default=0,
+        help_text="Held by calls in flight against the budget (engine.budget).",
+    )  # fmt: skip
     degraded = models.BooleanField(default=False)
     # NULL, not "", for "no key": the unique constraint below only covers runs that have one.
     idempotency_key = models.CharField(max_length=200, null=True, blank=True)  # noqa: DJ001
@@ -238,6 +245,7 @@ class StepRun(models.Model):
     error_code = models.CharField(max_length=64, blank=True)
     degraded = models.BooleanField(default=False)
     cost_usd = models.DecimalField(max_digits=12, decimal_places=6, default=0)
+    reserved_usd = models.DecimalField(max_digits=12, decimal_places=6, default=0)
     wait_reason = models.CharField(max_length=64, blank=True, help_text="WAITING: on what.")
     wait_ref = models.CharField(
         max_length=200, blank=True, help_text="WAITING: the reference a resumer must quote."

@@ -57,8 +57,8 @@ def workflow_versions_list(*, workflow: Workflow):
 # which can be large and would make a page of runs cost far more than it renders.
 RUN_LIST_FIELDS = (
     "id", "workflow__slug", "version__number", "status", "progress_done", "progress_total",
-    "cost_usd", "degraded", "parent_run_id", "idempotency_key", "started_by__username",
-    "created_at", "started_at", "finished_at",
+    "cost_usd", "budget_usd", "degraded", "parent_run_id", "idempotency_key",
+    "started_by__username", "created_at", "started_at", "finished_at",
 )  # fmt: skip
 
 

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from functools import cached_property
 from graphlib import CycleError, TopologicalSorter
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -118,6 +118,8 @@ class WorkflowSpec(_Model):
     inputs: dict[str, InputSpec] = Field(default_factory=dict)
     steps: list[StepSpec] = Field(min_length=1, max_length=MAX_STEPS)
     outputs: dict[str, Any] | None = None
+    # What a run may spend unless its start says: USD, or a template over the inputs.
+    budget_usd: Annotated[float, Field(ge=0, le=10**6)] | str | None = None
 
     def step(self, step_id: str) -> StepSpec:
         return self.graph.steps[step_id]
@@ -229,15 +231,15 @@ def spec_parse(source: str | dict, *, author=None):
     try:
         spec = WorkflowSpec.model_validate(data)
     except ValidationError as exc:
-        errors = [_from_pydantic(error) for error in exc.errors()]
+        errors = [spec_error_from_pydantic(error) for error in exc.errors()]
         partial = _partial_spec(data)
         if partial is not None:  # report the rules the valid parts break too, in one answer
             spec, placeholders = partial
             errors += _semantic_errors(spec, publishing, skip=placeholders)
-        raise _invalid(list(dict.fromkeys(errors))) from None
+        raise spec_invalid(list(dict.fromkeys(errors))) from None
     errors = _semantic_errors(spec, publishing)
     if errors:
-        raise _invalid(errors)
+        raise spec_invalid(errors)
     canonical = spec.model_dump(mode="json", by_alias=True, exclude_defaults=True)
     return spec, canonical
 
@@ -266,7 +268,7 @@ def spec_for_version_id(version_id: int) -> WorkflowSpec:
     return spec
 
 
-def _invalid(errors: list[SpecError]) -> InvalidInput:
+def spec_invalid(errors: list[SpecError]) -> InvalidInput:
     details = {}
     for error in errors:
         details.setdefault(error.path, []).append(error.message)
@@ -279,7 +281,7 @@ def _invalid(errors: list[SpecError]) -> InvalidInput:
     )
 
 
-def _from_pydantic(error: dict, prefix: str = "") -> SpecError:
+def spec_error_from_pydantic(error: dict, prefix: str = "") -> SpecError:
     path = prefix
     for part in error["loc"]:
         if isinstance(part, int):
@@ -342,6 +344,11 @@ def _semantic_errors(spec: WorkflowSpec, publishing, skip=frozenset()) -> list[S
         if not re.match(IDENTIFIER, name):
             errors.append(SpecError(f"inputs.{name}", "input names must be identifiers"))
     errors.extend(_plugin_field_errors(spec.model_extra or {}, "", registry.workflow_field_model))
+    if isinstance(spec.budget_usd, str):
+        try:
+            expressions.compile_template(spec.budget_usd)
+        except expressions.ExpressionError as exc:
+            errors.append(SpecError("budget_usd", str(exc)))
     for index, step in enumerate(spec.steps):
         if index not in skip:
             errors.extend(_step_errors(step, f"steps[{index}]", positions, publishing))
@@ -411,7 +418,7 @@ def _kind_errors(step: StepSpec, path: str, publishing) -> list[SpecError]:
     try:
         params = executor.fields.model_validate(own)
     except ValidationError as exc:
-        return errors + [_from_pydantic(error, prefix=path) for error in exc.errors()]
+        return errors + [spec_error_from_pydantic(error, prefix=path) for error in exc.errors()]
     errors += _plugin_field_errors(extra, path, registry.step_field_model)
     return errors + executor.validate(step, params, path, publishing)
 
@@ -428,7 +435,7 @@ def _plugin_field_errors(extra: dict, path: str, model_of) -> list[SpecError]:
         try:
             model.model_validate(value)
         except ValidationError as exc:
-            errors += [_from_pydantic(error, prefix=field_path) for error in exc.errors()]
+            errors += [spec_error_from_pydantic(error, prefix=field_path) for error in exc.errors()]
     return errors
 
 

@@ -45,6 +45,10 @@ class RunStartInput(serializers.Serializer):
         required=False, allow_null=True, allow_blank=True, max_length=200
     )
     ctx = serializers.DictField(required=False, allow_null=True)
+    budget_usd = serializers.DecimalField(
+        max_digits=12, decimal_places=6, min_value=0, max_value=10**6, required=False,
+        allow_null=True, help_text="What the run may spend, in USD (default: the spec's).",
+    )  # fmt: skip
 
 
 class RunCancelInput(serializers.Serializer):
@@ -108,6 +112,9 @@ class RunSerializer(serializers.ModelSerializer):
     started_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
     progress = serializers.SerializerMethodField()
     cost_usd = serializers.DecimalField(max_digits=12, decimal_places=6, coerce_to_string=False)
+    budget_usd = serializers.DecimalField(
+        max_digits=12, decimal_places=6, coerce_to_string=False, allow_null=True
+    )
 
     class Meta:
         model = Run
@@ -118,6 +125,7 @@ class RunSerializer(serializers.ModelSerializer):
             "status",
             "progress",
             "cost_usd",
+            "budget_usd",
             "degraded",
             "parent_run",
             "idempotency_key",

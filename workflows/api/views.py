@@ -160,6 +160,7 @@ class WorkflowRunsView(generics.GenericAPIView):
             started_by=request.user,
             idempotency_key=data.get("idempotency_key") or None,
             ctx=data.get("ctx"),
+            budget_usd=data.get("budget_usd"),
         )
         run = selectors.run_get_visible(user=request.user, run_id=run.pk, with_steps=True)
         return Response(

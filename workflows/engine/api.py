@@ -10,10 +10,18 @@ it so); workflows/engine/README.md is the guide.
 - Services that move a waiting step from outside: step_resume, step_override, step_fail,
   step_skip, step_retry. Each is atomic, raises Conflict when the step run is no longer waiting
   on the reference the caller quotes, and dispatches what comes next when it commits.
-- Runs: run_start, run_cancel. Events: engine.events documents every type and its payload.
+- Runs: run_start, run_cancel, run_visible. Events: engine.events documents every type and its
+  payload; a plug-in's outcomes carry events of the types it registers (`event_type_register`).
+- Budgets: an attempt holds its worst case before spending (budget_reserve), then settles it
+  to what it spent (budget_settle); engine.budget explains why nothing can overshoot or leak.
+- Definitions of a plug-in's own (agents, guardians) reuse the spec machinery: spec_load_text
+  (bounded YAML/JSON), spec_error_from_pydantic and spec_invalid (errors with their paths),
+  spec_checksum, and the one sandboxed template language (template_check, template_render,
+  TemplateError).
 """
 
 from config.errors import Conflict, NotFound
+from workflows.engine.budget import budget_left, budget_reserve, budget_settle
 from workflows.engine.contract import (
     Allow,
     Block,
@@ -32,6 +40,7 @@ from workflows.engine.contract import (
 )
 from workflows.engine.events import EVENT_TYPES
 from workflows.engine.registry import (
+    event_type_register,
     executor_register,
     gate_register,
     step_field_register,
@@ -39,15 +48,28 @@ from workflows.engine.registry import (
 )
 from workflows.engine.runs import run_cancel, run_start
 from workflows.engine.steps import step_fail, step_override, step_resume, step_retry, step_skip
-from workflows.spec import Publishing, SpecError, StepSpec, WorkflowSpec
+from workflows.expressions import ExpressionError as TemplateError
+from workflows.expressions import compile_template as template_check
+from workflows.expressions import render as template_render
+from workflows.selectors import run_get_visible as run_visible
+from workflows.spec import (
+    Publishing,
+    SpecError,
+    StepSpec,
+    WorkflowSpec,
+    spec_checksum,
+    spec_error_from_pydantic,
+    spec_invalid,
+    spec_load_text,
+)
 
 __all__ = [
-    "EVENT_TYPES",
     "Allow",
     "Block",
     "Conflict",
     "Decision",
     "Done",
+    "EVENT_TYPES",
     "Escalate",
     "Fail",
     "Gate",
@@ -61,17 +83,29 @@ __all__ = [
     "StepContext",
     "StepExecutor",
     "StepSpec",
+    "TemplateError",
     "Wait",
     "WorkflowSpec",
+    "budget_left",
+    "budget_reserve",
+    "budget_settle",
+    "event_type_register",
     "executor_register",
     "gate_register",
     "run_cancel",
     "run_start",
+    "run_visible",
+    "spec_checksum",
+    "spec_error_from_pydantic",
+    "spec_invalid",
+    "spec_load_text",
     "step_fail",
     "step_field_register",
     "step_override",
     "step_resume",
     "step_retry",
     "step_skip",
+    "template_check",
+    "template_render",
     "workflow_field_register",
 ]

@@ -3,6 +3,7 @@ step executors and gates. Plug-ins reach these through `workflows.engine.api`.""
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -16,7 +17,8 @@ if TYPE_CHECKING:
 
 
 # Step outcomes: what an executor returns. `cost_usd` is what the attempt cost (an LLM call's
-# tokens, say); it adds to the run's cost whatever the outcome.
+# tokens, say); it adds to the run's cost whatever the outcome. `events` are (type, payload)
+# pairs of types registered with `event_type_register`, written with the outcome.
 
 
 @dataclass(frozen=True)
@@ -26,6 +28,7 @@ class Done:
     output: Any = None
     degraded: bool = False
     cost_usd: Decimal | float = 0
+    events: tuple[tuple[str, dict], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,7 @@ class Wait:
     wake_at: datetime | None = None
     output: Any = None
     cost_usd: Decimal | float = 0
+    events: tuple[tuple[str, dict], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -49,6 +53,7 @@ class Skip:
     reason: str
     degraded: bool = False
     cost_usd: Decimal | float = 0
+    events: tuple[tuple[str, dict], ...] = ()
 
 
 class Fail(Exception):
@@ -63,12 +68,14 @@ class Fail(Exception):
         code: str = "failed",
         retryable: bool = True,
         cost_usd: Decimal | float = 0,
+        events: tuple[tuple[str, dict], ...] = (),
     ):
         super().__init__(message)
         self.message = message
         self.code = code
         self.retryable = retryable
         self.cost_usd = cost_usd
+        self.events = tuple(events)
 
     def __eq__(self, other):
         return isinstance(other, Fail) and vars(self) == vars(other)
@@ -95,6 +102,8 @@ class StepContext:
     idempotency_key: str  # stable across retries and redeliveries of this iteration
     started_by_id: int | None  # the user who started the run (None: the system)
     ctx: dict = field(default_factory=dict)  # the run's ctx
+    claim: uuid.UUID | None = None  # this attempt's claim (engine.budget holds against it)
+    budget_usd: Decimal | None = None  # the run's budget (None: none)
 
 
 class StepExecutor(Protocol):

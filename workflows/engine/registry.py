@@ -1,4 +1,5 @@
-"""Where plug-ins register: step kinds, gates, and the extra spec fields they read.
+"""Where plug-ins register: step kinds, gates, the extra spec fields they read, and the types of
+the events their outcomes carry.
 
 Registration happens at import, from each app's AppConfig.ready; a name registered twice is a
 programming error and raises.
@@ -16,6 +17,7 @@ _gates: dict[str, Gate] = {}
 # (`guards:`), each with the model it is validated against at publish.
 _step_fields: dict[str, type[BaseModel]] = {}
 _workflow_fields: dict[str, type[BaseModel]] = {}
+_event_types: dict[str, str] = {}  # a plug-in's event type -> what its payload holds
 
 
 def executor_register(executor: StepExecutor) -> StepExecutor:
@@ -62,6 +64,18 @@ def workflow_field_register(name: str, model: type[BaseModel]) -> None:
 
 def workflow_field_model(name: str) -> type[BaseModel] | None:
     return _workflow_fields.get(name)
+
+
+def event_type_register(name: str, payload: str) -> None:
+    """Let outcomes carry events of type `name` (`llm.attempt`), whose payload holds what
+    `payload` says; the engine's own types and prefixes (run., step.) are not available."""
+    if name.split(".")[0] in ("run", "step") or "." not in name:
+        raise ValueError(f"event type '{name}' must be '<plug-in>.<name>', not run.* or step.*")
+    _claim(_event_types, name, payload, "event type")
+
+
+def event_types() -> dict[str, str]:
+    return dict(_event_types)
 
 
 def _claim(registry: dict, name: str, value, what: str) -> None:

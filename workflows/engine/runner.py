@@ -7,6 +7,7 @@ outside any transaction (engine.calls keeps many of them in flight) and their ou
 recorded only by the holder of the current claim, so a step's result is written at most once.
 """
 
+import dataclasses
 import json
 import time
 import traceback
@@ -31,7 +32,7 @@ from workflows.engine.progress import (
     degrade,
     lease_for,
 )
-from workflows.engine.registry import executor_for, kinds
+from workflows.engine.registry import event_types, executor_for, kinds
 from workflows.engine.transitions import step_run_transition
 from workflows.engine.unit import RunMovedOn, Unit, step_unit
 from workflows.models import Run, RunStatus, StepRun, StepStatus
@@ -151,6 +152,8 @@ def _context(unit: Unit, step_run: StepRun, step) -> StepContext:
         idempotency_key=step_run.idempotency_key,
         started_by_id=run.started_by_id,
         ctx=run.ctx,
+        claim=step_run.claim,
+        budget_usd=run.budget_usd,
     )
 
 
@@ -205,17 +208,19 @@ def _timed_out(step) -> Fail:
 
 
 def outcome_checked(step_id: str, outcome) -> Outcome:
-    if isinstance(outcome, Done):
-        output = _as_json(outcome.output, f"step '{step_id}' output")
-        return Done(output, degraded=outcome.degraded, cost_usd=outcome.cost_usd)
-    if isinstance(outcome, Wait):
-        return Wait(
-            reason=outcome.reason, ref=outcome.ref, wake_at=outcome.wake_at,
-            output=_as_json(outcome.output, f"step '{step_id}' output"), cost_usd=outcome.cost_usd,
-        )  # fmt: skip
-    if isinstance(outcome, Skip | Fail):
+    if not isinstance(outcome, Done | Wait | Skip | Fail):
+        return Fail(f"step '{step_id}': the executor returned {outcome!r}, not an outcome")
+    for event_type, _ in outcome.events:
+        if event_type not in event_types():
+            return Fail(f"step '{step_id}': event type '{event_type}' is not registered")
+    events = _as_json(outcome.events, f"step '{step_id}' events")
+    if isinstance(outcome, Fail):
+        outcome.events = events
         return outcome
-    return Fail(f"step '{step_id}': the executor returned {outcome!r}, not an outcome")
+    changes = {"events": events}
+    if not isinstance(outcome, Skip):
+        changes["output"] = _as_json(outcome.output, f"step '{step_id}' output")
+    return dataclasses.replace(outcome, **changes)
 
 
 def step_run_record(claim: Claim, outcome: Outcome) -> str:
@@ -239,6 +244,8 @@ def step_run_record(claim: Claim, outcome: Outcome) -> str:
 def _record(unit: Unit, step_run: StepRun, outcome: Outcome) -> str:
     """Record what the running execution did and move the run on."""
     cost_add(unit, step_run, outcome.cost_usd)
+    for event_type, payload in outcome.events:
+        unit.event(event_type, {"step": step_run.step_id, **payload})
     if isinstance(outcome, Fail):
         attempt_failed(
             unit, step_run, outcome.message, code=outcome.code, retryable=outcome.retryable

@@ -1,9 +1,12 @@
 """Start and cancel runs."""
 
+from decimal import Decimal
+
 from django.db import IntegrityError, transaction
 
 from config.bounds import json_checked
 from config.errors import Conflict, InvalidInput
+from workflows import expressions
 from workflows.engine.finish import run_abort, run_settle
 from workflows.engine.progress import steps_start
 from workflows.engine.transitions import run_transition
@@ -23,10 +26,13 @@ def run_start(
     idempotency_key: str | None = None,
     ctx: dict | None = None,
     parent_step_run: StepRun | None = None,
+    budget_usd=None,
 ) -> tuple[Run, bool]:
     """Start a run of the workflow's current version; return (run, created).
 
-    The same idempotency key for the same workflow returns the existing run instead.
+    The same idempotency key for the same workflow returns the existing run instead. The run may
+    spend `budget_usd` (else the spec's `budget_usd`, a number or a template over the inputs;
+    else no limit).
     """
     json_checked(idempotency_key, "idempotency_key")
     if idempotency_key:
@@ -44,6 +50,7 @@ def run_start(
         raise InvalidInput("ctx must be an object.", details={"ctx": "expected an object"})
     json_checked(ctx, "ctx")
     run = Run(
+        budget_usd=_budget(spec, resolved, budget_usd),
         workflow=workflow,
         version=version,
         inputs=resolved,
@@ -80,6 +87,25 @@ def run_start(
             run_transition(unit, RunStatus.RUNNING)
             run_settle(unit)
     return run, True
+
+
+def _budget(spec, inputs: dict, given) -> Decimal | None:
+    source = spec.budget_usd if given is None else given
+    if isinstance(source, str):
+        try:
+            source = expressions.render(source, {"inputs": inputs})
+        except expressions.ExpressionError as exc:
+            raise InvalidInput(f"budget_usd: {exc}", details={"budget_usd": str(exc)}) from None
+    if source is None:
+        return None
+    try:
+        budget = Decimal(str(source))
+    except ArithmeticError:
+        budget = Decimal(-1)
+    if isinstance(source, bool) or not budget.is_finite() or not 0 <= budget < 10**6:
+        message = f"expected a number of USD from 0 to 1000000, got {source!r}"[:200]
+        raise InvalidInput(f"budget_usd: {message}", details={"budget_usd": message})
+    return budget.quantize(Decimal("0.000001"))
 
 
 def _child_depth(parent_step_run: StepRun) -> int:

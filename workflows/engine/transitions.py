@@ -57,6 +57,13 @@ def step_run_transition(unit: Unit, step_run: StepRun, to: str, *, fields=(), **
     if source == StepStatus.RUNNING and to != StepStatus.RUNNING:
         step_run.lease_until = None
         written.append("lease_until")
+    if source == StepStatus.RUNNING and step_run.reserved_usd:
+        # The attempt is over (a takeover too): what it held of the budget is released; what
+        # it spent is in the cost recorded with it.
+        unit.lock_run()
+        unit.run.reserved_usd -= step_run.reserved_usd
+        step_run.reserved_usd = 0
+        written.append("reserved_usd")
     if to in STEP_TERMINAL:
         step_run.finished_at = timezone.now()
         written.append("finished_at")

@@ -7,10 +7,10 @@ starting a join, `set`, settling), so "is this step started yet?" has one answer
 (`step_unit`) locks its step run and only reads the run: it does the step's own work, and takes
 the run's lock (`Unit.lock_run`) when it must decide on something other transactions of the run
 change, at the latest at the end, to number its events. So the steps of one run overlap all but
-their last statements. Counters (steps busy, steps done, cost) change by deltas, added to the
-current values when the lock is taken. If the run's status changed between the read and the
-lock (it was cancelled), what was decided on the read is void: RunMovedOn is raised, the
-transaction rolls back, and the caller does it again with `lock_run=True`.
+their last statements. Counters (steps busy, steps done, cost, budget held) change by deltas,
+added to the current values when the lock is taken. If the run's status changed between the
+read and the lock (it was cancelled), what was decided on the read is void: RunMovedOn is
+raised, the transaction rolls back, and the caller does it again with `lock_run=True`.
 
 Lock order: a step run (and the step it writes) before its run, a parent run before its
 children; sweeps skip step runs another transaction holds, and run_abort skips the step runs
@@ -38,7 +38,7 @@ from workflows.engine.rows import row_insert, row_update, rows_deferred
 from workflows.models import Run, RunEvent, StepRun
 from workflows.spec import WorkflowSpec, spec_for_version_id
 
-_COUNTERS = ("progress_done", "steps_busy", "cost_usd")
+_COUNTERS = ("progress_done", "steps_busy", "cost_usd", "reserved_usd")
 # What other transactions of the run may change: read again when the lock is taken.
 _CURRENT = ("status", "state", "event_seq", "degraded", *_COUNTERS)
 

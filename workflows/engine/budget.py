@@ -1,0 +1,63 @@
+"""A run's budget, held by the calls in flight: reserve a call's worst case before making it,
+settle to what it cost after.
+
+A run may spend `budget_usd`. What its step runs hold (`reserved_usd`, on the run and on each
+step run) counts as spent until their attempt is recorded: then the cost is added to the run and
+the step run's hold is released, in one transaction (engine.transitions). So the run's cost plus
+what is held never passes the budget, however many steps reserve at once: each reservation is
+one conditional UPDATE of the run's row. A reservation outlives neither its attempt nor a
+takeover of its lease, so a dead worker leaks nothing.
+"""
+
+from decimal import Decimal
+
+from django.db import transaction
+from django.db.models import F, Q
+
+from workflows.engine.contract import StepContext
+from workflows.models import Run, StepRun, StepStatus
+
+
+def budget_reserve(context: StepContext, amount: Decimal) -> bool:
+    """Hold `amount` of the run's budget for this attempt; False (nothing held) when the run has
+    less than that left. Always True for a run without a budget."""
+    if context.budget_usd is None:
+        return True
+    amount = Decimal(amount)
+    with transaction.atomic():
+        # The step run's row first, then the run's: the engine's lock order.
+        held = _attempt(context).update(reserved_usd=F("reserved_usd") + amount)
+        fits = Q(budget_usd__isnull=True) | Q(
+            budget_usd__gte=F("cost_usd") + F("reserved_usd") + amount
+        )
+        if not held or not Run.objects.filter(fits, pk=context.run_id).update(
+            reserved_usd=F("reserved_usd") + amount
+        ):
+            transaction.set_rollback(True)
+            return False
+    return True
+
+
+def budget_settle(context: StepContext, reserved: Decimal, spent: Decimal) -> None:
+    """Shrink a reservation of `reserved` to what the call `spent` (held until the attempt is
+    recorded with its cost). Nothing when the attempt has lost its claim (its hold is gone)."""
+    if context.budget_usd is None:
+        return
+    freed = Decimal(reserved) - Decimal(spent)
+    with transaction.atomic():
+        if _attempt(context).update(reserved_usd=F("reserved_usd") - freed):
+            Run.objects.filter(pk=context.run_id).update(reserved_usd=F("reserved_usd") - freed)
+
+
+def budget_left(context: StepContext) -> Decimal | None:
+    """What the run may still spend (its budget less its cost and holds); None: no budget."""
+    if context.budget_usd is None:
+        return None
+    run = Run.objects.values("budget_usd", "cost_usd", "reserved_usd").get(pk=context.run_id)
+    return run["budget_usd"] - run["cost_usd"] - run["reserved_usd"]
+
+
+def _attempt(context: StepContext):
+    return StepRun.objects.filter(
+        pk=context.step_run_id, status=StepStatus.RUNNING, claim=context.claim
+    )
