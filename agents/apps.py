@@ -3,3 +3,25 @@ from django.apps import AppConfig
 
 class AgentsConfig(AppConfig):
     name = "agents"
+    verbose_name = "Agents"
+
+    def ready(self):
+        from agents.executor import AgentExecutor, CapabilityExecutor
+        from workflows.engine import api
+
+        api.executor_register(AgentExecutor())
+        api.executor_register(CapabilityExecutor())
+        for event_type, payload in EVENT_TYPES.items():
+            api.event_type_register(event_type, payload)
+
+
+# The run events of agent steps; each payload also has `step`.
+EVENT_TYPES = {
+    "llm.attempt": "provider, model, attempt, outcome (ok/error/skipped), latency_ms, "
+    "input_tokens, output_tokens, cost_usd, error",
+    "llm.switch": "agent, from, to (provider/model pairs of the chain)",
+    "llm.fallback": "agent, to (the fallback agent)",
+    "llm.cache_hit": "agent, agent_version",
+    "llm.breaker": "provider, state (open/closed: changed by this step's call)",
+    "llm.escalated": "agent, reason",
+}

@@ -41,10 +41,12 @@ def send_with_retries(
     max_backoff_s: float,
     on_attempt: Callable[[Attempt], None],
     validate: Callable[[Reply], None] | None = None,
+    before_attempt: Callable[[int], None] | None = None,
 ) -> Reply:
     """Send until a reply passes `validate`, retrying retryable ProviderErrors.
 
-    `on_attempt` hears of every attempt before the next one starts. `validate` raises
+    `before_attempt(number)` runs before each attempt is sent (what it raises ends the retries
+    unsent); `on_attempt` hears of every attempt before the next one starts. `validate` raises
     ProviderError (code "invalid_output", retryable) for an answer the caller cannot use; that
     attempt then counts as failed and carries the reply's usage. Raise the last ProviderError
     when attempts run out or one is not retryable.
@@ -58,6 +60,8 @@ def send_with_retries(
     for attempt in retrying:
         with attempt:
             number = attempt.retry_state.attempt_number
+            if before_attempt is not None:
+                before_attempt(number)
             started = time.monotonic()
             try:
                 reply = send(
