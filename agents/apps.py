@@ -7,10 +7,13 @@ class AgentsConfig(AppConfig):
 
     def ready(self):
         from agents.executor import AgentExecutor, CapabilityExecutor
+        from agents.loading import agents_load_dir, providers_load_dir
         from workflows.engine import api
 
         api.executor_register(AgentExecutor())
         api.executor_register(CapabilityExecutor())
+        api.definitions_register("providers", providers_load_dir)
+        api.definitions_register("agents", agents_load_dir)
         for event_type, payload in EVENT_TYPES.items():
             api.event_type_register(event_type, payload)
 

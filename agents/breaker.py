@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from django.core.cache import cache
 
-from agents.specs import BreakerSpec
+from agents.specs import BreakerSpec, ProviderSpec
 
 logger = logging.getLogger(__name__)
 CLOSED, OPEN, HALF_OPEN = "closed", "open", "half-open"
@@ -88,6 +88,11 @@ def breaker_state(provider: str, config: BreakerSpec) -> BreakerState:
         return BreakerState(CLOSED, values.get(failures_key) or 0, None)
     cooled = time.time() >= opened_at + config.cooldown_s
     return BreakerState(HALF_OPEN if cooled else OPEN, values.get(failures_key) or 0, opened_at)
+
+
+def provider_breaker(provider) -> BreakerState:
+    """The breaker of a Provider row, as its spec configures it."""
+    return breaker_state(provider.slug, ProviderSpec.model_validate(provider.spec).breaker)
 
 
 def breaker_reset(provider: str) -> None:

@@ -48,7 +48,8 @@ class Ledger:
     def call(self, version_id: int, provider: str, model: str, **values) -> LLMCall:
         row = LLMCall(
             run_id=self.context.run_id, step_run_id=self.context.step_run_id,
-            step_id=self.context.step.id, agent_version_id=version_id, provider=provider,
+            step_id=self.context.step.id, workflow=self.context.ctx.get("workflow", ""),
+            agent_version_id=version_id, provider=provider,
             model=model, at=timezone.now(), **values,
         )  # fmt: skip
         self.calls.append(row)

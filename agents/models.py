@@ -80,6 +80,7 @@ class LLMCall(models.Model):
     run_id = models.UUIDField(db_index=True)
     step_run_id = models.BigIntegerField()
     step_id = models.CharField(max_length=100)
+    workflow = models.SlugField(max_length=100, help_text="The run's workflow, for cost reports.")
     agent_version = models.ForeignKey(AgentVersion, on_delete=models.PROTECT, related_name="calls")
     provider = models.CharField(max_length=100)
     model = models.CharField(max_length=200)

@@ -56,6 +56,8 @@ class ProviderSpec(_Model):
         if self.kind == "simulated":
             if self.base_url:
                 raise ValueError("a simulated provider has no base_url")
+            if self.prices:
+                raise ValueError("a simulated provider costs nothing: it takes no prices")
         elif not self.base_url:
             raise ValueError(f"a {self.kind} provider needs base_url")
         elif self.simulated is not None:

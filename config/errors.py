@@ -42,3 +42,13 @@ def database_unreachable(exc: BaseException) -> bool:
         return False
     sqlstate = getattr(exc.__cause__, "sqlstate", None)
     return sqlstate is None or sqlstate.startswith("08") or sqlstate in _UNREACHABLE_SQLSTATES
+
+
+def error_lines(exc: ChameleonError) -> list[str]:
+    """One line per problem; a spec error's lines name its path (`steps[1].needs[0]: ...`)."""
+    lines = [] if exc.code == "invalid_spec" else [exc.message]
+    details = exc.details if isinstance(exc.details, dict) else {}
+    for path, messages in details.items():
+        for message in messages if isinstance(messages, list) else [messages]:
+            lines.append(f"{path}: {message}")
+    return lines or [exc.message]

@@ -26,3 +26,7 @@ class BySlug(_Cursor):
 
 class NewestVersionFirst(_Cursor):
     ordering = "-number"
+
+
+class OldestFirst(_Cursor):
+    ordering = ("at", "id")

@@ -18,6 +18,7 @@ api = [
         name="docs",
     ),
     path("", include("workflows.api.urls")),
+    path("", include("agents.api.urls")),
 ]
 
 urlpatterns = [

@@ -14,10 +14,9 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from guardian.admin import GuardedModelAdmin
 
-from config.errors import ChameleonError
+from config.errors import ChameleonError, error_lines
 from workflows import services
 from workflows.engine.api import run_cancel, run_start
-from workflows.loading import error_lines
 from workflows.models import Run, RunEvent, RunStep, StepRun, Workflow, WorkflowVersion
 from workflows.selectors import runs_visible_to, workflows_visible_to
 

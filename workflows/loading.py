@@ -12,7 +12,7 @@ from django.contrib.auth.models import Group
 from guardian.shortcuts import assign_perm
 
 from accounts.roles import PILOT, SERVICE, VIEWER
-from config.errors import ChameleonError
+from config.errors import ChameleonError, error_lines
 from workflows.models import Workflow
 from workflows.services import workflow_create, workflow_version_publish
 from workflows.spec import spec_load_text
@@ -38,16 +38,6 @@ class LoadResult:
     @property
     def ok(self) -> bool:
         return self.outcome != "failed"
-
-
-def error_lines(exc: ChameleonError) -> list[str]:
-    """One line per problem; a spec error's lines name its path (`steps[1].needs[0]: ...`)."""
-    lines = [] if exc.code == "invalid_spec" else [exc.message]
-    details = exc.details if isinstance(exc.details, dict) else {}
-    for path, messages in details.items():
-        for message in messages if isinstance(messages, list) else [messages]:
-            lines.append(f"{path}: {message}")
-    return lines or [exc.message]
 
 
 def default_owner():

@@ -35,6 +35,7 @@ def test_every_example_loads_as_version_1(examples):
 
     assert loaded == {
         "batch-replies": 1,
+        "contract-review": 1,
         "format-reply": 1,
         "release-readiness": 1,
         "triage-ticket": 1,
@@ -121,3 +122,20 @@ def test_a_run_whose_last_step_waits_on_a_sub_workflow_completes(examples, drain
     run = run_example("ends-with-child", drain, timeout=2.0)
 
     assert run.status == RunStatus.COMPLETED
+
+
+def test_contract_review_asks_two_simulated_agents_and_flags_the_risk(examples, drain):
+    from agents.models import LLMCall
+
+    run = run_example("contract-review", drain)
+
+    assert run.status == RunStatus.COMPLETED, run.error
+    assert run.result["risk"] == 7
+    assert run.result["flag"].startswith("Flag for legal: risk 7/10.")
+    assert run.result["summary"].startswith("echo: Summarise this contract:")
+    calls = LLMCall.objects.filter(run_id=run.pk)
+    assert sorted(calls.values_list("model", "simulated", "outcome")) == [
+        ("echo-v1", True, "ok"),
+        ("risk-v1", True, "ok"),
+    ]
+    assert run.cost_usd == 0 and run.budget_usd == 1

@@ -112,7 +112,7 @@ def test_cycles_are_rejected_naming_the_cycle():
         ({"id": "b", "tool": "noop", "timeout_s": 99999}, "steps[1].timeout_s", "less than"),
         ({"id": "b"}, "steps[1]", "needs exactly one of"),
         ({"id": "b", "tool": "noop", "workflow": "y"}, "steps[1]", "found tool, workflow"),
-        ({"id": "b", "agent": "summarizer"}, "steps[1].agent", "not available"),
+        ({"id": "b", "robot": "summarizer"}, "steps[1].robot", "not available"),
         ({"id": "b", "tool": "noop", "colour": 1}, "steps[1].colour", "unknown field"),
         ({"id": "b", "tool": "noop", "with": {"bogus": 1}}, "steps[1].with.bogus", "takes no"),
         ({"id": "b", "tool": "json.extract", "with": {"data": 1}}, "steps[1].with", "needs 'path'"),

@@ -5,34 +5,7 @@ from rest_framework import serializers
 
 from workflows.models import Run, RunEvent, RunStatus, RunStep, StepRun, Workflow, WorkflowVersion
 
-
-@extend_schema_field(
-    {
-        "oneOf": [
-            {"type": "string", "description": "The spec as YAML or JSON text."},
-            {"type": "object", "additionalProperties": True, "description": "The spec object."},
-        ]
-    }
-)
-class SpecField(serializers.Field):
-    """A workflow spec: YAML/JSON text or an already parsed object; services validate it."""
-
-    default_error_messages = {"type": "Expected a YAML or JSON string or an object."}
-
-    def to_internal_value(self, data):
-        if not isinstance(data, str | dict):
-            self.fail("type")
-        return data
-
-    def to_representation(self, value):
-        return value
-
-
 # Inputs
-
-
-class SpecInput(serializers.Serializer):
-    spec = SpecField()
 
 
 class WorkflowUpdateInput(serializers.Serializer):
@@ -229,15 +202,3 @@ class RunEventsSerializer(serializers.Serializer):
     results = RunEventSerializer(many=True)
     last_seq = serializers.IntegerField(help_text="Pass as `after` to get the next events.")
     has_more = serializers.BooleanField()
-
-
-class ErrorBodySerializer(serializers.Serializer):
-    code = serializers.CharField()
-    message = serializers.CharField()
-    details = serializers.JSONField()
-
-
-class ErrorSerializer(serializers.Serializer):
-    """Every error response: {"error": {"code", "message", "details"}}."""
-
-    error = ErrorBodySerializer()

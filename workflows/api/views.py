@@ -4,33 +4,16 @@ What a caller may not view is a 404 (selectors raise NotFound); what they may vi
 on is a 403.
 """
 
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import generics, status
-from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 
+from config.pagination import BySlug, ByStart, NewestFirst, NewestVersionFirst
+from config.serializers import SpecInput, api_errors, parsed, require
 from workflows import selectors, services
 from workflows.api import serializers as s
-from workflows.api.pagination import BySlug, ByStart, NewestFirst, NewestVersionFirst
 from workflows.engine.api import run_cancel, run_start
 from workflows.models import Run, Workflow, WorkflowVersion
-
-ERROR = OpenApiResponse(s.ErrorSerializer, description='{"error": {code, message, details}}')
-
-
-def _errors(*codes: int) -> dict:
-    return dict.fromkeys(codes, ERROR)
-
-
-def _require(allowed: bool, message: str) -> None:
-    if not allowed:
-        raise PermissionDenied(message)
-
-
-def _parse(serializer_class, data) -> dict:
-    serializer = serializer_class(data=data)
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
 
 
 class WorkflowsView(generics.ListAPIView):
@@ -47,12 +30,12 @@ class WorkflowsView(generics.ListAPIView):
 
     @extend_schema(
         summary="Create a workflow from a spec (its version 1)",
-        request=s.SpecInput,
-        responses={201: s.WorkflowDetailSerializer, **_errors(400, 403, 409)},
+        request=SpecInput,
+        responses={201: s.WorkflowDetailSerializer, **api_errors(400, 403, 409)},
     )
     def post(self, request):
-        _require(request.user.has_perm("workflows.add_workflow"), "You may not create workflows.")
-        data = _parse(s.SpecInput, request.data)
+        require(request.user.has_perm("workflows.add_workflow"), "You may not create workflows.")
+        data = parsed(SpecInput, request.data)
         workflow = services.workflow_create(source=data["spec"], created_by=request.user)
         workflow = selectors.workflow_get_visible(user=request.user, slug=workflow.slug)
         return Response(s.WorkflowDetailSerializer(workflow).data, status=status.HTTP_201_CREATED)
@@ -65,7 +48,7 @@ class WorkflowView(generics.GenericAPIView):
 
     @extend_schema(
         summary="A workflow with its current version",
-        responses={200: s.WorkflowDetailSerializer, **_errors(404)},
+        responses={200: s.WorkflowDetailSerializer, **api_errors(404)},
     )
     def get(self, request, slug):
         workflow = selectors.workflow_get_visible(user=request.user, slug=slug)
@@ -74,15 +57,15 @@ class WorkflowView(generics.GenericAPIView):
     @extend_schema(
         summary="Pause or unpause a workflow",
         request=s.WorkflowUpdateInput,
-        responses={200: s.WorkflowDetailSerializer, **_errors(400, 403, 404)},
+        responses={200: s.WorkflowDetailSerializer, **api_errors(400, 403, 404)},
     )
     def patch(self, request, slug):
         workflow = selectors.workflow_get_visible(user=request.user, slug=slug)
-        _require(
+        require(
             selectors.workflow_permits(request.user, workflow, "change_workflow"),
             "You may not change this workflow.",
         )
-        data = _parse(s.WorkflowUpdateInput, request.data)
+        data = parsed(s.WorkflowUpdateInput, request.data)
         services.workflow_set_paused(workflow=workflow, paused=data["paused"])
         workflow = selectors.workflow_get_visible(user=request.user, slug=slug)
         return Response(s.WorkflowDetailSerializer(workflow).data)
@@ -99,7 +82,7 @@ class WorkflowVersionsView(generics.ListAPIView):
 
     @extend_schema(
         summary="List a workflow's versions, newest first",
-        responses={200: s.VersionSerializer(many=True), **_errors(404)},
+        responses={200: s.VersionSerializer(many=True), **api_errors(404)},
     )
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
@@ -107,20 +90,20 @@ class WorkflowVersionsView(generics.ListAPIView):
     @extend_schema(
         summary="Publish a new version; it becomes current",
         description="Publishing a spec identical to the current version returns it with 200.",
-        request=s.SpecInput,
+        request=SpecInput,
         responses={
             201: s.VersionSerializer,
             200: s.VersionSerializer,
-            **_errors(400, 403, 404),
+            **api_errors(400, 403, 404),
         },
     )
     def post(self, request, slug):
         workflow = selectors.workflow_get_visible(user=request.user, slug=slug)
-        _require(
+        require(
             selectors.workflow_permits(request.user, workflow, "change_workflow"),
             "You may not publish versions of this workflow.",
         )
-        data = _parse(s.SpecInput, request.data)
+        data = parsed(SpecInput, request.data)
         previous = workflow.current_version_id
         version = services.workflow_version_publish(
             workflow=workflow, source=data["spec"], published_by=request.user
@@ -144,16 +127,16 @@ class WorkflowRunsView(generics.GenericAPIView):
         responses={
             201: s.RunDetailSerializer,
             200: s.RunDetailSerializer,
-            **_errors(400, 403, 404, 409),
+            **api_errors(400, 403, 404, 409),
         },
     )
     def post(self, request, slug):
         workflow = selectors.workflow_get_visible(user=request.user, slug=slug)
-        _require(
+        require(
             selectors.workflow_permits(request.user, workflow, "run_workflow"),
             "You may not start runs of this workflow.",
         )
-        data = _parse(s.RunStartInput, request.data)
+        data = parsed(s.RunStartInput, request.data)
         run, created = run_start(
             workflow=workflow,
             inputs=data["inputs"],
@@ -175,7 +158,7 @@ class RunsView(generics.ListAPIView):
     pagination_class = NewestFirst
 
     def get_queryset(self):
-        filters = _parse(s.RunFilterInput, self.request.query_params)
+        filters = parsed(s.RunFilterInput, self.request.query_params)
         return selectors.runs_list(
             user=self.request.user,
             workflow_slug=filters.get("workflow"),
@@ -185,7 +168,7 @@ class RunsView(generics.ListAPIView):
     @extend_schema(
         summary="List the runs visible to the caller, newest first",
         parameters=[s.RunFilterInput],
-        responses={200: s.RunSerializer(many=True), **_errors(400)},
+        responses={200: s.RunSerializer(many=True), **api_errors(400)},
     )
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
@@ -197,7 +180,7 @@ class RunView(generics.GenericAPIView):
 
     @extend_schema(
         summary="A run with its steps, their executions, progress, cost and result",
-        responses={200: s.RunDetailSerializer, **_errors(404)},
+        responses={200: s.RunDetailSerializer, **api_errors(404)},
     )
     def get(self, request, run_id):
         run = selectors.run_get_visible(user=request.user, run_id=run_id, with_steps=True)
@@ -215,7 +198,7 @@ class RunStepsView(generics.ListAPIView):
 
     @extend_schema(
         summary="The run's steps with their executions, in the order they started",
-        responses={200: s.RunStepSerializer(many=True), **_errors(404)},
+        responses={200: s.RunStepSerializer(many=True), **api_errors(404)},
     )
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
@@ -228,10 +211,10 @@ class RunEventsView(generics.GenericAPIView):
     @extend_schema(
         summary="The run's events after a sequence number",
         parameters=[s.EventsQueryInput],
-        responses={200: s.RunEventsSerializer, **_errors(400, 404)},
+        responses={200: s.RunEventsSerializer, **api_errors(400, 404)},
     )
     def get(self, request, run_id):
-        query = _parse(s.EventsQueryInput, request.query_params)
+        query = parsed(s.EventsQueryInput, request.query_params)
         run = selectors.run_get_visible(user=request.user, run_id=run_id)
         limit = query["limit"]
         events = selectors.run_events_after(run=run, after=query["after"], limit=limit + 1)
@@ -252,16 +235,16 @@ class RunCancelView(generics.GenericAPIView):
     @extend_schema(
         summary="Cancel a run, its steps and its child runs",
         request=s.RunCancelInput,
-        responses={200: s.RunDetailSerializer, **_errors(400, 403, 404, 409)},
+        responses={200: s.RunDetailSerializer, **api_errors(400, 403, 404, 409)},
     )
     def post(self, request, run_id):
         run = selectors.run_get_visible(user=request.user, run_id=run_id)
-        _require(
+        require(
             request.user.has_perm("workflows.cancel_run")
             or selectors.workflow_permits(request.user, run.workflow, "run_workflow"),
             "You may not cancel runs of this workflow.",
         )
-        data = _parse(s.RunCancelInput, request.data)
+        data = parsed(s.RunCancelInput, request.data)
         reason = data.get("reason") or f"cancelled by {request.user.get_username()}"
         run_cancel(run_id=run.pk, reason=reason)
         run = selectors.run_get_visible(user=request.user, run_id=run.pk, with_steps=True)

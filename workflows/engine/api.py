@@ -17,7 +17,8 @@ it so); workflows/engine/README.md is the guide.
 - Definitions of a plug-in's own (agents, guardians) reuse the spec machinery: spec_load_text
   (bounded YAML/JSON), spec_error_from_pydantic and spec_invalid (errors with their paths),
   spec_checksum, and the one sandboxed template language (template_check, template_render,
-  TemplateError).
+  TemplateError). `load_workflows DIR` loads the folders a plug-in registers with
+  definitions_register (LoadResult: one file's outcome).
 """
 
 from config.errors import Conflict, NotFound
@@ -40,6 +41,7 @@ from workflows.engine.contract import (
 )
 from workflows.engine.events import EVENT_TYPES
 from workflows.engine.registry import (
+    definitions_register,
     event_type_register,
     executor_register,
     gate_register,
@@ -51,6 +53,7 @@ from workflows.engine.steps import step_fail, step_override, step_resume, step_r
 from workflows.expressions import ExpressionError as TemplateError
 from workflows.expressions import compile_template as template_check
 from workflows.expressions import render as template_render
+from workflows.loading import LoadResult
 from workflows.selectors import run_get_visible as run_visible
 from workflows.spec import (
     Publishing,
@@ -74,6 +77,7 @@ __all__ = [
     "Fail",
     "Gate",
     "GateCheck",
+    "LoadResult",
     "NotFound",
     "Outcome",
     "Publishing",
@@ -89,6 +93,7 @@ __all__ = [
     "budget_left",
     "budget_reserve",
     "budget_settle",
+    "definitions_register",
     "event_type_register",
     "executor_register",
     "gate_register",

@@ -1,11 +1,13 @@
-"""Where plug-ins register: step kinds, gates, the extra spec fields they read, and the types of
-the events their outcomes carry.
+"""Where plug-ins register: step kinds, gates, the extra spec fields they read, the types of the
+events their outcomes carry, and the definitions they load from files.
 
 Registration happens at import, from each app's AppConfig.ready; a name registered twice is a
 programming error and raises.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from pydantic import BaseModel
 
@@ -18,6 +20,8 @@ _gates: dict[str, Gate] = {}
 _step_fields: dict[str, type[BaseModel]] = {}
 _workflow_fields: dict[str, type[BaseModel]] = {}
 _event_types: dict[str, str] = {}  # a plug-in's event type -> what its payload holds
+# Folders of a definitions directory (`load_workflows DIR`) a plug-in loads, in the order given.
+_definition_loaders: dict[str, Callable] = {}
 
 
 def executor_register(executor: StepExecutor) -> StepExecutor:
@@ -76,6 +80,16 @@ def event_type_register(name: str, payload: str) -> None:
 
 def event_types() -> dict[str, str]:
     return dict(_event_types)
+
+
+def definitions_register(folder: str, load: Callable) -> None:
+    """`load_workflows DIR` loads DIR/<folder> with `load(directory=, owner=, missing_only=)`,
+    which returns one LoadResult per file, before the workflows in DIR (which may use them)."""
+    _claim(_definition_loaders, folder, load, "definitions folder")
+
+
+def definition_loaders() -> dict[str, Callable]:
+    return dict(_definition_loaders)
 
 
 def _claim(registry: dict, name: str, value, what: str) -> None:

@@ -5,6 +5,7 @@ from pathlib import Path
 from django.contrib.auth import get_user_model
 from django.core.management import BaseCommand, CommandError
 
+from workflows.engine.registry import definition_loaders
 from workflows.loading import default_owner, workflows_load_dir
 
 
@@ -12,6 +13,7 @@ class Command(BaseCommand):
     help = (
         "Load every *.yaml, *.yml and *.json spec in DIR: create each workflow, or publish a new "
         "version when its spec changed. Sub-workflows load before the workflows that call them. "
+        "Definitions of other kinds load first from their folders of DIR (providers/, agents/). "
         "Exits non-zero when a file is invalid, after loading the others."
     )
 
@@ -32,11 +34,15 @@ class Command(BaseCommand):
         if not directory.is_dir():
             raise CommandError(f"{directory} is not a directory.")
         user = _owner(owner)
-        results = workflows_load_dir(directory=directory, owner=user, missing_only=missing_only)
+        results = []
+        for folder, load in definition_loaders().items():
+            if (directory / folder).is_dir():
+                results += load(directory=directory / folder, owner=user, missing_only=missing_only)
+        results += workflows_load_dir(directory=directory, owner=user, missing_only=missing_only)
         for result in results:
             if result.ok:
-                line = f"{result.path}: {result.outcome} {result.slug} v{result.version}"
-                self.stdout.write(line)
+                version = f" v{result.version}" if result.version is not None else ""
+                self.stdout.write(f"{result.path}: {result.outcome} {result.slug}{version}")
             else:
                 self.stderr.write(f"{result.path}: invalid")
                 for line in result.errors:

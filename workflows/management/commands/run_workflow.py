@@ -8,10 +8,9 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import BaseCommand, CommandError
 
-from config.errors import ChameleonError
+from config.errors import ChameleonError, error_lines
 from workflows.engine.api import run_start
 from workflows.engine.sweeps import steps_execute_due, steps_wake_due
-from workflows.loading import error_lines
 from workflows.models import (
     RUN_TERMINAL,
     Run,
