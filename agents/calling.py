@@ -22,13 +22,13 @@ from agents.wire import (
     Reply,
     Request,
     api_key_from_env,
-    count_tokens,
     send_with_retries,
     simulate,
 )
 from workflows.engine import api
 
 MILLION = Decimal(1_000_000)
+CHAT_OVERHEAD_TOKENS = 32
 _client = httpx.Client(follow_redirects=False)  # one per process: connections are reused
 
 
@@ -84,6 +84,12 @@ def cost_of(provider: ProviderSpec, model: str, input_tokens: int, output_tokens
     return (price.input * input_tokens + price.output * output_tokens) / MILLION
 
 
+def prompt_tokens_at_most(request: Request) -> int:
+    """An upper bound of the prompt's tokens, for the budget's worst case: byte-level tokenizers
+    make at most one token per UTF-8 byte; plus the chat template's own tokens."""
+    return len(request.system.encode()) + len(request.prompt.encode()) + CHAT_OVERHEAD_TOKENS
+
+
 def chain_answer(
     ledger: Ledger,
     version_id: int,
@@ -120,8 +126,7 @@ def _pair_answer(ledger, version_id, agent: AgentSpec, provider: ProviderSpec, r
         ledger.call(version_id, slug, model, attempt=1, outcome=CallOutcome.SKIPPED,
                     error="breaker open: not called", error_code="breaker_open")  # fmt: skip
         return None
-    prompt_tokens = count_tokens(request.system + request.prompt)
-    worst = cost_of(provider, model, prompt_tokens, agent.max_tokens)
+    worst = cost_of(provider, model, prompt_tokens_at_most(request), agent.max_tokens)
     held = {"amount": Decimal(0)}
     priced = provider.price(model) is not None
 
@@ -136,6 +141,7 @@ def _pair_answer(ledger, version_id, agent: AgentSpec, provider: ProviderSpec, r
                 f" a call to {slug}/{model} may cost up to {worst}"
             )
         held["amount"] = worst
+        api.connection_release()  # the reservation is made; what follows waits on the network
 
     def after(attempt: Attempt) -> None:
         tokens = attempt.reply and (attempt.reply.input_tokens, attempt.reply.output_tokens)

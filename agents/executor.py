@@ -10,13 +10,14 @@ with `on_failure: escalate`, waits as an escalation for someone to decide.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from agents import cache, catalog
 from agents.calling import BudgetExceeded, Ledger, chain_answer
-from agents.models import Agent, LLMCall
+from agents.models import Agent
 from agents.specs import SLUG
 from workflows.engine import api
 
@@ -52,11 +53,14 @@ class AgentExecutor:
         return catalog.agent_current(params.agent)
 
     def execute(self, context: api.StepContext) -> api.Outcome:
+        """The answer, with what every attempt cost, said and recorded (LLMCall rows, saved by
+        the engine with the outcome, even a late one)."""
         ledger = Ledger(context)
         try:
-            return self._answered(context, ledger)
-        finally:
-            LLMCall.objects.bulk_create(ledger.calls)
+            outcome = self._answered(context, ledger)
+        except Exception as exc:  # the calls made so far are still recorded and costed
+            outcome = api.Fail(f"agent step: {type(exc).__name__}: {exc}", code="error")
+        return _with_ledger(outcome, ledger)
 
     def _answered(self, context, ledger: Ledger) -> api.Outcome:
         first = self.chosen(context.params)
@@ -70,8 +74,7 @@ class AgentExecutor:
                 if output is not None:
                     degraded = len(tried) > 1
                     output |= {"degraded": degraded, "cost_usd": float(ledger.cost)}
-                    return api.Done(output, degraded=degraded, cost_usd=ledger.cost,
-                                    events=tuple(ledger.events))  # fmt: skip
+                    return api.Done(output, degraded=degraded)
                 fallback = chosen.spec.fallback_agent
                 if not fallback or fallback in tried or len(tried) > MAX_FALLBACKS:
                     break
@@ -85,13 +88,11 @@ class AgentExecutor:
             return _failed(ledger, f"agent '{chosen.spec.slug}': {exc}", code="template_error")
         agent, summary = first.spec, _attempts(ledger)
         if agent.skip_if_unavailable:
-            return api.Skip(f"agent '{agent.slug}' unavailable: {summary}", degraded=True,
-                            cost_usd=ledger.cost, events=tuple(ledger.events))  # fmt: skip
+            return api.Skip(f"agent '{agent.slug}' unavailable: {summary}", degraded=True)
         message = f"agent '{agent.slug}' (tried {', '.join(tried)}) failed: {summary}"
         if context.params.on_failure == "escalate":
             ledger.event("llm.escalated", agent=agent.slug, reason=message)
-            return api.Wait(reason="escalated", ref=f"escalation:{context.step_run_id}",
-                            cost_usd=ledger.cost, events=tuple(ledger.events))  # fmt: skip
+            return api.Wait(reason="escalated", ref=f"escalation:{context.step_run_id}")
         return _failed(ledger, message, code="agent_unavailable")
 
     def _missing(self, params) -> str:
@@ -119,8 +120,9 @@ def _agent_output(ledger: Ledger, chosen: catalog.Chosen, values: dict) -> dict 
     if hit is not None:
         ledger.event("llm.cache_hit", agent=spec.slug, agent_version=chosen.number)
         return hit | {"cached": True}
-    answer = chain_answer(ledger, chosen.version_id, spec, catalog.providers_of(spec), system,
-                          prompt)  # fmt: skip
+    providers = catalog.providers_of(spec)
+    api.connection_release()  # what follows waits on the network
+    answer = chain_answer(ledger, chosen.version_id, spec, providers, system, prompt)
     if answer is None:
         return None
     output = {
@@ -145,5 +147,12 @@ def _attempts(ledger: Ledger) -> str:
 
 
 def _failed(ledger: Ledger, message: str, *, code: str = "agent_error") -> api.Fail:
-    return api.Fail(message, code=code, retryable=False, cost_usd=ledger.cost,
-                    events=tuple(ledger.events))  # fmt: skip
+    return api.Fail(message, code=code, retryable=False)
+
+
+def _with_ledger(outcome: api.Outcome, ledger: Ledger) -> api.Outcome:
+    what = {"cost_usd": ledger.cost, "events": tuple(ledger.events), "records": tuple(ledger.calls)}
+    if isinstance(outcome, api.Fail):
+        vars(outcome).update(what)
+        return outcome
+    return dataclasses.replace(outcome, **what)

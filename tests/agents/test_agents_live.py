@@ -1,11 +1,13 @@
 """Agent steps on real `celery worker` processes, real Redis and PostgreSQL: breakers that every
 process shares, and calls leased into each process's pool; vendors are a local server speaking
-OpenAI's wire format."""
+OpenAI's wire format. And budgets under parallel calls and timeouts: never overshot, every
+call costed."""
 
 import json
 import subprocess
 import sys
 import time
+from decimal import Decimal
 
 import pytest
 
@@ -14,7 +16,7 @@ from agents.models import LLMCall
 from agents.specs import BreakerSpec
 from tests.conftest import ROOT, wait_for_run, worker_environment
 from workflows.engine import api
-from workflows.models import RunStatus
+from workflows.models import RunStatus, StepRun
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -199,3 +201,96 @@ def test_agent_steps_are_leased_into_the_pool_so_slow_calls_wait_together(
     assert len(arrivals) == 20
     assert together > 2  # more than the worker's two processes
     assert took < 8
+
+
+def wait_for(predicate, timeout=30.0, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+FANOUT = """
+slug: fanout
+steps:
+  - id: ask
+    foreach: "range(20) | list"
+    concurrency: 20
+    agent: priced
+    with: {question: "item {{ item }}"}
+"""
+
+
+def test_twenty_parallel_agent_steps_on_the_worker_make_exactly_the_calls_the_budget_fits(
+    celery_worker, llm, provider, agent, make_workflow, operator
+):
+    # given: a call may cost up to 1,000 output tokens at 100 USD a million = 0.1 USD, and
+    # costs exactly that; the budget fits five
+    provider("metered", "openai", base_url=llm.base_url("openai"),
+             prices={"gpt-metered": {"input": 0, "output": 100}})  # fmt: skip
+    agent("priced", [("metered", "gpt-metered")], max_tokens=1000, retry={"max_attempts": 1})
+    llm.delay_s = 0.5  # so the calls overlap
+    llm.then(*[("ok", "paid", 40, 1000)] * 20)
+    workflow = make_workflow(FANOUT)
+
+    # when
+    [run] = start_runs(workflow, operator, budget_usd=Decimal("0.5"))
+    run = wait_for_run(run)
+    # The refused steps end the run at once; the calls made finish after it.
+    wait_for(lambda: LLMCall.objects.filter(run_id=run.pk, outcome="ok").count()
+             >= len(llm.requests) > 0, what="the calls in flight to finish")  # fmt: skip
+    time.sleep(0.7)  # any sixth call would have reached the server by now
+    run.refresh_from_db()
+
+    # then
+    arrivals = sorted(request["at"] for request in llm.requests)
+    print(f"\n{len(arrivals)} calls sent; arrival spread {arrivals[-1] - arrivals[0]:.3f}s")
+    assert len(llm.requests) == 5
+    assert arrivals[-1] - arrivals[0] < llm.delay_s  # all in flight before the first answered
+    spent = sum(LLMCall.objects.filter(run_id=run.pk).values_list("cost_usd", flat=True))
+    assert spent == Decimal("0.5")
+    assert run.cost_usd <= run.budget_usd
+    assert run.cost_usd == spent
+    assert run.reserved_usd == 0
+    refused = StepRun.objects.filter(run=run, error_code="budget_exceeded")
+    assert refused.exists()
+    error = refused.first().error
+    assert "run budget 0.500000 USD" in error and "may cost up to 0.1" in error
+    assert run.status == RunStatus.FAILED
+
+
+SLOW_RETRIED = """
+slug: slow-retried
+steps:
+  - id: ask
+    agent: slow-paid
+    with: {question: "why?"}
+    timeout_s: 1
+    retry: {max_attempts: 3, backoff_s: 0.1, max_backoff_s: 0.1}
+"""
+
+
+def test_a_timed_out_call_keeps_its_hold_so_the_retries_cannot_overshoot_the_budget(
+    celery_worker, llm, provider, agent, make_workflow, operator
+):
+    # given: calls that outlive the step's 1 s timeout, 0.1 USD each, a budget that fits two
+    provider("slowpay", "openai", base_url=llm.base_url("openai"), timeout_s=30,
+             prices={"m": {"input": 0, "output": 100}})  # fmt: skip
+    agent("slow-paid", [("slowpay", "m")], max_tokens=1000, retry={"max_attempts": 1})
+    llm.delay_s = 1.5
+    llm.then(*[("ok", "paid", 40, 1000)] * 5)
+
+    [run] = start_runs(make_workflow(SLOW_RETRIED), operator, budget_usd=Decimal("0.25"))
+    run = wait_for_run(run, timeout=30)
+    wait_for(lambda: LLMCall.objects.filter(run_id=run.pk, outcome="ok").count()
+             >= len(llm.requests), what="the late calls to be recorded")  # fmt: skip
+    time.sleep(0.5)
+    run.refresh_from_db()
+
+    spent = sum(LLMCall.objects.filter(run_id=run.pk).values_list("cost_usd", flat=True))
+    assert len(llm.requests) <= 2
+    assert run.cost_usd == spent <= run.budget_usd
+    assert run.reserved_usd == 0
+    assert set(StepRun.objects.filter(run=run).values_list("reserved_usd", flat=True)) == {0}

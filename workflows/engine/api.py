@@ -14,6 +14,8 @@ it so); workflows/engine/README.md is the guide.
   payload; a plug-in's outcomes carry events of the types it registers (`event_type_register`).
 - Budgets: an attempt holds its worst case before spending (budget_reserve), then settles it
   to what it spent (budget_settle); engine.budget explains why nothing can overshoot or leak.
+- Leased executors waiting on the network let their database connection go first
+  (connection_release).
 - Definitions of a plug-in's own (agents, guardians) reuse the spec machinery: spec_load_text
   (bounded YAML/JSON), spec_error_from_pydantic and spec_invalid (errors with their paths),
   spec_checksum, and the one sandboxed template language (template_check, template_render,
@@ -23,6 +25,7 @@ it so); workflows/engine/README.md is the guide.
 
 from config.errors import Conflict, NotFound
 from workflows.engine.budget import budget_left, budget_reserve, budget_settle
+from workflows.engine.calls import connection_release
 from workflows.engine.contract import (
     Allow,
     Block,
@@ -93,6 +96,7 @@ __all__ = [
     "budget_left",
     "budget_reserve",
     "budget_settle",
+    "connection_release",
     "definitions_register",
     "event_type_register",
     "executor_register",

@@ -5,8 +5,10 @@ A run may spend `budget_usd`. What its step runs hold (`reserved_usd`, on the ru
 step run) counts as spent until their attempt is recorded: then the cost is added to the run and
 the step run's hold is released, in one transaction (engine.transitions). So the run's cost plus
 what is held never passes the budget, however many steps reserve at once: each reservation is
-one conditional UPDATE of the run's row. A reservation outlives neither its attempt nor a
-takeover of its lease, so a dead worker leaks nothing.
+one conditional UPDATE of the run's row. A hold is released when its attempt ends (cancelled,
+taken over after a dead worker's lease, recorded), except that a call timed out while still in
+flight keeps its hold until its own late outcome is recorded (engine.runner), so no retry can
+spend that money meanwhile.
 """
 
 from decimal import Decimal
@@ -39,13 +41,16 @@ def budget_reserve(context: StepContext, amount: Decimal) -> bool:
 
 
 def budget_settle(context: StepContext, reserved: Decimal, spent: Decimal) -> None:
-    """Shrink a reservation of `reserved` to what the call `spent` (held until the attempt is
-    recorded with its cost). Nothing when the attempt has lost its claim (its hold is gone)."""
+    """Shrink a reservation of `reserved` to what the call `spent` (held until the attempt's
+    outcome is recorded with its cost, even a late one). Nothing once the hold is gone."""
     if context.budget_usd is None:
         return
     freed = Decimal(reserved) - Decimal(spent)
     with transaction.atomic():
-        if _attempt(context).update(reserved_usd=F("reserved_usd") - freed):
+        held = StepRun.objects.filter(
+            pk=context.step_run_id, claim=context.claim, reserved_usd__gte=freed
+        )
+        if held.update(reserved_usd=F("reserved_usd") - freed):
             Run.objects.filter(pk=context.run_id).update(reserved_usd=F("reserved_usd") - freed)
 
 
@@ -58,6 +63,7 @@ def budget_left(context: StepContext) -> Decimal | None:
 
 
 def _attempt(context: StepContext):
+    """The attempt, while it may still spend: running under its claim."""
     return StepRun.objects.filter(
         pk=context.step_run_id, status=StepStatus.RUNNING, claim=context.claim
     )

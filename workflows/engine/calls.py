@@ -13,13 +13,14 @@ another worker (engine.sweeps.steps_recover_expired).
 """
 
 import asyncio
+import functools
 import logging
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor, wait
 
 from django.conf import settings
-from django.db import close_old_connections, connections
+from django.db import close_old_connections, connection, connections
 
 from config.errors import database_unreachable
 from workflows.engine.contract import Fail
@@ -64,22 +65,25 @@ class _Calls:
 
     async def _call(self, claim: Claim) -> None:
         step = claim.context.step
+        execution = asyncio.ensure_future(self._execute(claim))
         try:
             try:
-                outcome = await asyncio.wait_for(self._execute(claim), step.timeout_s)
+                outcome = await asyncio.wait_for(asyncio.shield(execution), step.timeout_s)
             except TimeoutError:
                 message = f"step '{step.id}' timed out after {step.timeout_s:g}s"
-                outcome = Fail(message, code="timeout")
+                await self._recorded(claim, Fail(message, code="timeout"), call_in_flight=True)
+                outcome = await execution  # recorded late: what it spent is kept
             await self._recorded(claim, outcome)
         except Exception:  # the lease runs out and the sweep hands the step to another worker
             logger.exception("recording step run %s failed", claim.step_run_id)
 
-    async def _recorded(self, claim: Claim, outcome) -> None:
+    async def _recorded(self, claim: Claim, outcome, call_in_flight=False) -> None:
         """Record the outcome; while the database is unreachable, try again (the call's work is
         done and would otherwise be done again once its lease runs out)."""
+        record = functools.partial(_record, claim, outcome, call_in_flight=call_in_flight)
         for delay in (*RECORD_RETRY_DELAYS_S, None):
             try:
-                await self.loop.run_in_executor(self.recorders, _record, claim, outcome)
+                await self.loop.run_in_executor(self.recorders, record)
                 return
             except Exception as exc:
                 if delay is None or not database_unreachable(exc):
@@ -98,6 +102,14 @@ class _Calls:
             wait(list(self.running), timeout=timeout_s)
 
 
+def connection_release() -> None:
+    """Let this thread's database connection go before a long wait: what a leased executor calls
+    between its reads and its call, so that waiting calls hold no connection. Inside a
+    transaction (an inline step, a test) it keeps it."""
+    if not connection.in_atomic_block:
+        connection.close()
+
+
 def _perform(claim: Claim):
     try:
         return claim_perform(claim)
@@ -105,9 +117,9 @@ def _perform(claim: Claim):
         connections.close_all()  # this thread's own, if the executor opened one
 
 
-def _record(claim: Claim, outcome) -> str:
+def _record(claim: Claim, outcome, *, call_in_flight=False) -> str:
     close_old_connections()  # a recorder keeps its connection, unless it is broken or old
-    return step_run_record(claim, outcome)
+    return step_run_record(claim, outcome, call_in_flight=call_in_flight)
 
 
 calls = _Calls()

@@ -18,7 +18,9 @@ if TYPE_CHECKING:
 
 # Step outcomes: what an executor returns. `cost_usd` is what the attempt cost (an LLM call's
 # tokens, say); it adds to the run's cost whatever the outcome. `events` are (type, payload)
-# pairs of types registered with `event_type_register`, written with the outcome.
+# pairs of types registered with `event_type_register`, written with the outcome; `records` are
+# unsaved model instances of the plug-in's own (LLM calls), saved in the same transaction. Cost,
+# events and records are kept even when the outcome comes too late to count.
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,7 @@ class Done:
     degraded: bool = False
     cost_usd: Decimal | float = 0
     events: tuple[tuple[str, dict], ...] = ()
+    records: tuple = ()
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,7 @@ class Wait:
     output: Any = None
     cost_usd: Decimal | float = 0
     events: tuple[tuple[str, dict], ...] = ()
+    records: tuple = ()
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,7 @@ class Skip:
     degraded: bool = False
     cost_usd: Decimal | float = 0
     events: tuple[tuple[str, dict], ...] = ()
+    records: tuple = ()
 
 
 class Fail(Exception):
@@ -69,6 +74,7 @@ class Fail(Exception):
         retryable: bool = True,
         cost_usd: Decimal | float = 0,
         events: tuple[tuple[str, dict], ...] = (),
+        records: tuple = (),
     ):
         super().__init__(message)
         self.message = message
@@ -76,6 +82,7 @@ class Fail(Exception):
         self.retryable = retryable
         self.cost_usd = cost_usd
         self.events = tuple(events)
+        self.records = tuple(records)
 
     def __eq__(self, other):
         return isinstance(other, Fail) and vars(self) == vars(other)

@@ -33,7 +33,8 @@ from workflows.engine.progress import (
     lease_for,
 )
 from workflows.engine.registry import event_types, executor_for, kinds
-from workflows.engine.transitions import step_run_transition
+from workflows.engine.rows import row_update
+from workflows.engine.transitions import hold_release, records_save, step_run_transition
 from workflows.engine.unit import RunMovedOn, Unit, step_unit
 from workflows.models import Run, RunStatus, StepRun, StepStatus
 
@@ -223,17 +224,25 @@ def outcome_checked(step_id: str, outcome) -> Outcome:
     return dataclasses.replace(outcome, **changes)
 
 
-def step_run_record(claim: Claim, outcome: Outcome) -> str:
-    """Record the outcome of a claimed execution, if the claim still holds."""
+def step_run_record(claim: Claim, outcome: Outcome, *, call_in_flight: bool = False) -> str:
+    """Record the outcome of a claimed execution, if the claim still holds. An outcome that
+    comes too late (the step run was cancelled, timed out or taken over) is discarded, but what
+    it cost, its events and its records are kept: what was spent was spent.
+
+    `call_in_flight`: the outcome is a timeout while the call goes on; its budget hold stays
+    until the call's own outcome arrives (recorded late), so nothing can spend it meanwhile."""
 
     def record(lock_run: bool):
         with step_unit(claim.run_id, claim.step_run_id, lock_run=lock_run) as (unit, current):
-            if current.status != StepStatus.RUNNING or current.claim != claim.token:
-                return "discarded"  # cancelled, timed out, or taken over after our lease ran out
-            if unit.run.is_terminal:
+            ours = current.claim == claim.token
+            if ours and current.status == StepStatus.RUNNING and not unit.run.is_terminal:
+                if call_in_flight:
+                    unit.holds_kept.add(current.pk)
+                return _record(unit, current, outcome)
+            if ours and current.status == StepStatus.RUNNING:
                 step_run_orphaned(unit, current)
-                return "discarded"
-            return _record(unit, current, outcome)
+            _late(unit, current, outcome, ours)
+            return "discarded"
 
     try:
         return _late_locked(record)
@@ -241,11 +250,25 @@ def step_run_record(claim: Claim, outcome: Outcome) -> str:
         return "discarded"
 
 
+def _late(unit: Unit, step_run: StepRun, outcome: Outcome, ours: bool) -> None:
+    """Keep what a discarded outcome spent and said; free what its attempt still held."""
+    cost_add(unit, step_run, outcome.cost_usd)
+    _outcome_written(unit, step_run, outcome)
+    if ours and step_run.reserved_usd:
+        hold_release(unit, step_run)
+    row_update(step_run, ["cost_usd", "reserved_usd"])
+
+
+def _outcome_written(unit: Unit, step_run: StepRun, outcome: Outcome) -> None:
+    for event_type, payload in outcome.events:
+        unit.event(event_type, {"step": step_run.step_id, **payload})
+    records_save(outcome.records)
+
+
 def _record(unit: Unit, step_run: StepRun, outcome: Outcome) -> str:
     """Record what the running execution did and move the run on."""
     cost_add(unit, step_run, outcome.cost_usd)
-    for event_type, payload in outcome.events:
-        unit.event(event_type, {"step": step_run.step_id, **payload})
+    _outcome_written(unit, step_run, outcome)
     if isinstance(outcome, Fail):
         attempt_failed(
             unit, step_run, outcome.message, code=outcome.code, retryable=outcome.retryable

@@ -57,12 +57,10 @@ def step_run_transition(unit: Unit, step_run: StepRun, to: str, *, fields=(), **
     if source == StepStatus.RUNNING and to != StepStatus.RUNNING:
         step_run.lease_until = None
         written.append("lease_until")
-    if source == StepStatus.RUNNING and step_run.reserved_usd:
+    if source == StepStatus.RUNNING and step_run.pk not in unit.holds_kept:
         # The attempt is over (a takeover too): what it held of the budget is released; what
         # it spent is in the cost recorded with it.
-        unit.lock_run()
-        unit.run.reserved_usd -= step_run.reserved_usd
-        step_run.reserved_usd = 0
+        hold_release(unit, step_run)
         written.append("reserved_usd")
     if to in STEP_TERMINAL:
         step_run.finished_at = timezone.now()
@@ -70,6 +68,24 @@ def step_run_transition(unit: Unit, step_run: StepRun, to: str, *, fields=(), **
     row_update(step_run, list(dict.fromkeys(written)))
     name = "started" if to == StepStatus.RUNNING else to.lower()
     unit.event(f"step.{name}", {**_step_ref(step_run), **payload})
+
+
+def hold_release(unit: Unit, step_run: StepRun) -> None:
+    """Give the run back what the step run holds of its budget (engine.budget)."""
+    if step_run.reserved_usd:
+        unit.lock_run()
+        unit.run.reserved_usd -= step_run.reserved_usd
+        step_run.reserved_usd = 0
+
+
+def records_save(records) -> None:
+    """Save the rows a plug-in's outcome carries (its LLM calls, say), in the recording
+    transaction, one INSERT per model."""
+    by_model = {}
+    for record in records:
+        by_model.setdefault(type(record), []).append(record)
+    for model, rows in by_model.items():
+        model.objects.bulk_create(rows)
 
 
 def _check(table: dict, source: str, to: str, what: str) -> None:

@@ -67,6 +67,8 @@ class Unit:
     steps: dict[str, StepState | None] = field(default_factory=dict)
     locked: bool = False
     as_read: dict = field(default_factory=dict)
+    # Step runs whose budget hold outlives their transition: a timed-out call still in flight.
+    holds_kept: set[int] = field(default_factory=set)
 
     def __post_init__(self):
         self.as_read = {name: getattr(self.run, name) for name in _CURRENT}
