@@ -75,6 +75,7 @@ class Answer:
     provider: str
     model: str
     usage: dict
+    simulated: bool
 
 
 def cost_of(provider: ProviderSpec, model: str, input_tokens: int, output_tokens: int) -> Decimal:
@@ -186,7 +187,8 @@ def _pair_answer(ledger, version_id, agent: AgentSpec, provider: ProviderSpec, r
         if held["amount"]:  # an attempt that raised before it was settled
             api.budget_settle(ledger.context, held["amount"], Decimal(0))
     usage = {"input_tokens": reply.input_tokens, "output_tokens": reply.output_tokens}
-    return Answer(reply.text, _data(agent, reply), slug, model, usage)
+    simulated = provider.kind == "simulated"
+    return Answer(reply.text, _data(agent, reply), slug, model, usage, simulated)
 
 
 def _simulated(provider: ProviderSpec, request: Request, before, after, validate) -> Reply:

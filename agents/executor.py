@@ -1,6 +1,7 @@
 """The `agent` and `capability` step kinds: `agent: risk-analyst` (or `capability: risk`) renders
 the agent's prompt from the step's `with` and answers with
-{text, data, provider, model, agent_version, usage, cost_usd, cached, degraded}.
+{text, data, provider, model, agent, agent_version, usage, cost_usd, cached, degraded,
+simulated}.
 
 Leased (an outside effect), so many wait at once in each worker process's pool of calls. When
 the agent's chain is exhausted, its fallback agent is asked; then, with `skip_if_unavailable`,
@@ -128,7 +129,7 @@ def _agent_output(ledger: Ledger, chosen: catalog.Chosen, values: dict) -> dict 
     output = {
         "text": answer.text, "data": answer.data, "provider": answer.provider,
         "model": answer.model, "agent": spec.slug, "agent_version": chosen.number,
-        "usage": answer.usage, "cached": False,
+        "usage": answer.usage, "cached": False, "simulated": answer.simulated,
     }  # fmt: skip
     cache.answer_keep(chosen.version_id, spec, system, prompt, output)
     return output

@@ -8,6 +8,7 @@ from django.core.cache import cache
 
 from agents.models import LLMCall
 from agents.services import agent_version_publish
+from tests.test_metrics import sample
 from workflows.engine import api
 from workflows.models import Run, RunStatus, StepRun, StepStatus, Workflow
 
@@ -55,6 +56,7 @@ def test_a_simulated_agent_answers_with_the_full_output_at_no_cost(
     assert output | {"text": None, "usage": None} == {
         "text": None, "data": None, "provider": "sim", "model": "echo-1", "agent": "echoer",
         "agent_version": 1, "usage": None, "cost_usd": 0.0, "cached": False, "degraded": False,
+        "simulated": True,
     }  # fmt: skip
     assert output["usage"]["input_tokens"] > 0
     call = LLMCall.objects.get(run_id=run.pk)
@@ -231,7 +233,7 @@ def test_on_failure_escalate_holds_the_step_for_someone_to_decide(
 
 
 def test_the_breaker_opens_after_failures_and_skips_the_vendor_until_reset(
-    llm, provider, agent, make_workflow, operator, drain
+    llm, provider, agent, make_workflow, operator, drain, client, make_user
 ):
     provider("flaky", "openai", base_url=llm.base_url("openai"),
              breaker={"failures": 2, "window_s": 60, "cooldown_s": 60})  # fmt: skip
@@ -246,6 +248,9 @@ def test_the_breaker_opens_after_failures_and_skips_the_vendor_until_reset(
     assert first.events.filter(type="llm.breaker", payload__state="open").exists()
     assert calls_of(second)[0] == ("flaky", 1, "skipped", "breaker_open")
     assert output_of(second)["provider"] == "sim"
+    client.force_login(make_user(superuser=True))
+    scrape = client.get("/metrics").content.decode()
+    assert sample(scrape, "chameleon_circuit_open", provider="flaky") == 1
 
 
 def test_a_cached_answer_costs_nothing_and_a_new_version_does_not_read_it(

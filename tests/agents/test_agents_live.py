@@ -15,6 +15,7 @@ from agents import breaker
 from agents.models import LLMCall
 from agents.specs import BreakerSpec
 from tests.conftest import ROOT, wait_for_run, worker_environment
+from tests.test_metrics import sample
 from workflows.engine import api
 from workflows.models import RunStatus, StepRun
 
@@ -294,3 +295,30 @@ def test_a_timed_out_call_keeps_its_hold_so_the_retries_cannot_overshoot_the_bud
     assert run.cost_usd == spent <= run.budget_usd
     assert run.reserved_usd == 0
     assert set(StepRun.objects.filter(run=run).values_list("reserved_usd", flat=True)) == {0}
+
+
+def test_llm_metrics_from_worker_processes_reach_the_web_scrape(
+    celery_worker, llm, provider, agent, make_workflow, operator, make_user, client
+):
+    provider("metrics-vendor", "openai", base_url=llm.base_url("openai"),
+             prices={"m": {"input": 1, "output": 2}})  # fmt: skip
+    agent("metered", [("metrics-vendor", "m")])
+    llm.then(("ok", "counted", 300, 200))
+    labels = {"provider": "metrics-vendor", "model": "m"}
+    client.force_login(make_user(superuser=True))
+
+    [run] = start_runs(make_workflow(ASK.replace("AGENT", "metered")), operator)
+    assert wait_for_run(run).status == RunStatus.COMPLETED
+
+    deadline = time.monotonic() + 10
+    while True:
+        scrape = client.get("/metrics").content.decode()
+        if sample(scrape, "chameleon_llm_calls_total", outcome="ok", **labels) or (
+            time.monotonic() > deadline
+        ):
+            break
+        time.sleep(0.05)
+    assert sample(scrape, "chameleon_llm_calls_total", outcome="ok", **labels) == 1
+    assert sample(scrape, "chameleon_llm_tokens_total", direction="input", **labels) == 300
+    assert sample(scrape, "chameleon_llm_tokens_total", direction="output", **labels) == 200
+    assert sample(scrape, "chameleon_llm_cost_usd_total", **labels) == pytest.approx(0.0007)
