@@ -18,7 +18,7 @@ from django.urls import path
 
 from agents import breaker
 from agents.models import Agent, AgentVersion, LLMCall, Provider
-from agents.services import agent_create, agent_version_publish, provider_save
+from agents.services import agent_create, agent_version_publish, agents_enable, provider_save
 from config.errors import ChameleonError, error_lines
 
 
@@ -152,11 +152,11 @@ class AgentAdmin(_SpecAdmin):
 
     @admin.action(description="Enable the selected agents", permissions=["change"])
     def enable(self, request, queryset):
-        queryset.update(enabled=True)
+        agents_enable(queryset, enabled=True)
 
     @admin.action(description="Disable the selected agents", permissions=["change"])
     def disable(self, request, queryset):
-        queryset.update(enabled=False)
+        agents_enable(queryset, enabled=False)
 
 
 class _HistoryAdmin(admin.ModelAdmin):

@@ -3,6 +3,7 @@ invalid spec changes nothing."""
 
 from django.db import transaction
 
+from agents.catalog import catalog_forget
 from agents.models import Agent, AgentVersion, Provider
 from agents.specs import agent_parse, provider_parse
 from workflows.engine import api
@@ -21,6 +22,7 @@ def provider_save(*, source, by=None, slug: str | None = None) -> tuple[Provider
         if not created and provider.spec != canonical:
             provider.kind, provider.spec = spec.kind, canonical
             provider.save(update_fields=["kind", "spec", "updated_at"])
+    catalog_forget()
     return provider, created
 
 
@@ -62,4 +64,12 @@ def _publish(agent: Agent, spec, canonical: dict, by) -> AgentVersion:
     )
     agent.current_version, agent.capabilities = version, list(spec.capabilities)
     agent.save(update_fields=["current_version", "capabilities", "updated_at"])
+    catalog_forget()
     return version
+
+
+def agents_enable(agents, *, enabled: bool) -> int:
+    """Enable or disable agents (a queryset); how many changed."""
+    changed = agents.exclude(enabled=enabled).update(enabled=enabled)
+    catalog_forget()
+    return changed

@@ -1,6 +1,7 @@
 import pytest
 from django.core.cache import cache
 
+from agents.catalog import catalog_forget
 from agents.services import agent_create, provider_save
 from tests.llmserver import close, serve_llm
 
@@ -15,6 +16,7 @@ def llm():
 @pytest.fixture(autouse=True)
 def _fresh_breakers_and_answers():
     cache.clear()
+    catalog_forget()  # what an earlier test defined is rolled back
 
 
 @pytest.fixture
