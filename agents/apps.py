@@ -14,8 +14,15 @@ class AgentsConfig(AppConfig):
         api.executor_register(CapabilityExecutor())
         api.definitions_register("providers", providers_load_dir)
         api.definitions_register("agents", agents_load_dir)
+        api.run_page_register("LLM calls", _llm_calls_url)
         for event_type, payload in EVENT_TYPES.items():
             api.event_type_register(event_type, payload)
+
+
+def _llm_calls_url(run_id: str) -> str:
+    from django.urls import reverse
+
+    return f"{reverse('admin:agents_llmcall_changelist')}?q={run_id}"
 
 
 # The run events of agent steps; each payload also has `step`.

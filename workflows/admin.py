@@ -17,6 +17,7 @@ from guardian.admin import GuardedModelAdmin
 from config.errors import ChameleonError, error_lines
 from workflows import services
 from workflows.engine.api import run_cancel, run_start
+from workflows.engine.registry import run_pages
 from workflows.models import Run, RunEvent, RunStep, StepRun, Workflow, WorkflowVersion
 from workflows.selectors import runs_visible_to, workflows_visible_to
 
@@ -354,8 +355,8 @@ class RunAdmin(admin.ModelAdmin):
     inlines = (RunStepInline, StepRunInline, RunEventInline)
     fields = (
         "id", "workflow", "version", "status", "progress", "error", "degraded", "cost_usd",
-        "parent_run", "started_by", "idempotency_key", "created_at", "started_at",
-        "finished_at", "inputs_json", "state_json", "ctx_json", "result_json",
+        "budget_usd", "parent_run", "started_by", "idempotency_key", "created_at", "started_at",
+        "finished_at", "inputs_json", "state_json", "ctx_json", "result_json", "more",
     )  # fmt: skip
     readonly_fields = fields
 
@@ -397,6 +398,11 @@ class RunAdmin(admin.ModelAdmin):
     @admin.display(description="Progress")
     def progress(self, obj):
         return f"{obj.progress_done}/{obj.progress_total}"
+
+    @admin.display(description="See also")
+    def more(self, obj):
+        links = [(url_of(str(obj.pk)), label) for label, url_of in run_pages().items()]
+        return format_html_join(" · ", '<a href="{}">{}</a>', links) or "-"
 
     @admin.display(description="Inputs")
     def inputs_json(self, obj):

@@ -73,3 +73,18 @@ def test_calls_are_listed_and_costed_per_workflow_per_day(console, operator, mak
     assert costs.status_code == 200
     assert "<td>helped</td><td>1</td>" in costs.content.decode()
     assert LLMCall.objects.get().workflow == "helped"
+
+
+def test_the_run_s_admin_page_links_to_its_llm_calls(console, operator, make_workflow, drain):
+    console.post(reverse("admin:agents_provider_add"), {"spec_source": PROVIDER})
+    console.post(reverse("admin:agents_agent_add"), {"spec_source": AGENT})
+    workflow = make_workflow("slug: helped\nsteps: [{id: ask, agent: helper, with: {topic: tea}}]")
+    run, _ = api.run_start(workflow=workflow, inputs={}, started_by=operator)
+    drain()
+
+    page = console.get(reverse("admin:workflows_run_change", args=[run.pk])).content.decode()
+    url = f"{reverse('admin:agents_llmcall_changelist')}?q={run.pk}"
+    calls = console.get(url).content.decode()
+
+    assert f'href="{url}"' in page
+    assert "1 result" in calls

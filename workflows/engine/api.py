@@ -20,7 +20,8 @@ it so); workflows/engine/README.md is the guide.
   (bounded YAML/JSON), spec_error_from_pydantic and spec_invalid (errors with their paths),
   spec_checksum, and the one sandboxed template language (template_check, template_render,
   TemplateError). `load_workflows DIR` loads the folders a plug-in registers with
-  definitions_register (LoadResult: one file's outcome).
+  definitions_register (LoadResult: one file's outcome); a run's admin page links the pages a
+  plug-in keeps about it (run_page_register).
 """
 
 from config.errors import Conflict, NotFound
@@ -48,6 +49,7 @@ from workflows.engine.registry import (
     event_type_register,
     executor_register,
     gate_register,
+    run_page_register,
     step_field_register,
     workflow_field_register,
 )
@@ -102,6 +104,7 @@ __all__ = [
     "executor_register",
     "gate_register",
     "run_cancel",
+    "run_page_register",
     "run_start",
     "run_visible",
     "spec_checksum",

@@ -20,6 +20,8 @@ _gates: dict[str, Gate] = {}
 _step_fields: dict[str, type[BaseModel]] = {}
 _workflow_fields: dict[str, type[BaseModel]] = {}
 _event_types: dict[str, str] = {}  # a plug-in's event type -> what its payload holds
+# Pages about a run that plug-ins keep (its LLM calls): label -> url of a run id.
+_run_pages: dict[str, Callable[[str], str]] = {}
 # Folders of a definitions directory (`load_workflows DIR`) a plug-in loads, in the order given.
 _definition_loaders: dict[str, Callable] = {}
 
@@ -90,6 +92,15 @@ def definitions_register(folder: str, load: Callable) -> None:
 
 def definition_loaders() -> dict[str, Callable]:
     return dict(_definition_loaders)
+
+
+def run_page_register(label: str, url_of: Callable[[str], str]) -> None:
+    """Link the run's admin page to a plug-in's page about it: `url_of(run_id)`."""
+    _claim(_run_pages, label, url_of, "run page")
+
+
+def run_pages() -> dict[str, Callable[[str], str]]:
+    return dict(_run_pages)
 
 
 def _claim(registry: dict, name: str, value, what: str) -> None:
