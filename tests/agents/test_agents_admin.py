@@ -87,4 +87,4 @@ def test_the_run_s_admin_page_links_to_its_llm_calls(console, operator, make_wor
     calls = console.get(url).content.decode()
 
     assert f'href="{url}"' in page
-    assert "1 result" in calls
+    assert str(run.pk) in calls and "ask" in calls
