@@ -1,3 +1,4 @@
+import contextlib
 import os
 import pwd
 import shutil
@@ -291,6 +292,45 @@ class WorkerProcess:
                 self.process.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 self.kill()
+
+
+class SupervisedWorker:
+    """`./chameleon worker` as a subprocess: a Celery worker it starts again when it fails.
+    SIGINT is let through, as from a terminal (a background job would ignore it)."""
+
+    def __init__(self, name: str, *args: str, env: dict[str, str]):
+        command = [str(ROOT / "chameleon"), "worker", "--hostname", f"{name}@%h"]
+        command += ["--loglevel", "WARNING", "--without-mingle", "--without-gossip", *args]
+        self.process = subprocess.Popen(
+            command,
+            cwd=ROOT,
+            env=env,
+            start_new_session=True,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        )
+
+    def celery_pid(self) -> int | None:
+        """The Celery worker it runs now (none while it waits to start one again)."""
+        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
+        with contextlib.suppress(OSError):  # either has exited meanwhile
+            for pid in map(int, children.read_text().split()):
+                if b"celery" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                    return pid
+        return None
+
+    def stop(self, signum: int = signal.SIGTERM) -> int:
+        """Send `signum` to the script; return its exit status (SIGKILL all after 20 s)."""
+        celery = self.celery_pid()
+        if self.process.poll() is None:
+            self.process.send_signal(signum)
+        try:
+            return self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            if celery is not None:  # in a process group of its own (job control)
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(celery, signal.SIGKILL)
+            return self.process.wait(timeout=10)
 
 
 def worker_environment(*, through_pgbouncer: bool = True) -> dict[str, str]:
