@@ -56,7 +56,8 @@ def resume_step(run_id: str, step_run_id: int) -> bool:
 
 @shared_task(name="workflows.steps_dispatch_due")
 def steps_dispatch_due() -> int:
-    return sweeps.steps_dispatch_due() + sweeps.steps_wake_due()
+    resent = sweeps.steps_resend_after_broker_loss()
+    return resent + sweeps.steps_dispatch_due() + sweeps.steps_wake_due()
 
 
 @shared_task(name="workflows.steps_recover_expired")

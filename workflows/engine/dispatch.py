@@ -1,6 +1,8 @@
 """Hand step runs to Celery. Only ever after the transaction that created them commits."""
 
+import functools
 import logging
+from urllib.parse import urlsplit
 
 import redis
 from celery import current_app
@@ -78,6 +80,18 @@ def dispatch(run_id: str, step_run_id: int, timeout_s: float, producer=None) -> 
         time_limit=timeout_s + 10,
         producer=producer,
     )
+
+
+def broker_redis() -> redis.Redis | None:
+    """The broker's Redis, or None when the broker is not Redis (the in-memory one lives and
+    dies with its process, so it cannot lose messages behind our back)."""
+    url = current_app.conf.broker_url
+    return _redis_client(url) if urlsplit(url).scheme in ("redis", "rediss") else None
+
+
+@functools.cache
+def _redis_client(url: str) -> redis.Redis:
+    return redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
 
 
 def resume_on_commit(run_id, step_run_id: int) -> None:

@@ -12,7 +12,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from workflows.engine.dispatch import dispatch_on_commit
+from workflows.engine.dispatch import broker_redis, dispatch_on_commit
 from workflows.engine.runner import step_run_execute
 from workflows.engine.steps import step_run_wake
 from workflows.models import RUN_TERMINAL, StepRun, StepStatus
@@ -20,6 +20,9 @@ from workflows.spec import spec_for_version
 
 logger = logging.getLogger(__name__)
 BATCH = 500
+# A key in the broker's Redis that goes missing with its messages (a restart without
+# persistence, a flush, a failover to an empty replica).
+BROKER_MARK = "chameleon:broker-epoch"
 
 
 def steps_dispatch_due() -> int:
@@ -30,6 +33,22 @@ def steps_dispatch_due() -> int:
         Q(dispatched_at__isnull=True) | Q(dispatched_at__lt=stale)
     )
     return _redispatch(due, now)
+
+
+def steps_resend_after_broker_loss() -> int:
+    """If the broker has lost its contents, mark every pending or running step run as never
+    dispatched, so the sweeps send them again now rather than REDISPATCH_AFTER_S after their lost
+    messages (a second delivery of one that was not lost is harmless). Return how many."""
+    broker = broker_redis()
+    if broker is None or broker.exists(BROKER_MARK):
+        return 0
+    forgotten = StepRun.objects.filter(
+        status__in=(StepStatus.PENDING, StepStatus.RUNNING), dispatched_at__isnull=False
+    ).update(dispatched_at=None)
+    broker.set(BROKER_MARK, timezone.now().isoformat())  # only once they are marked
+    if forgotten:
+        logger.warning("the broker lost its messages: resending %d step runs", forgotten)
+    return forgotten
 
 
 def steps_recover_expired() -> int:
