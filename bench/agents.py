@@ -3,10 +3,11 @@ See bench/README.md.
 
     .venv/bin/python bench/agents.py [--repeat 3] [--calls 500] [--runs 200] [--delay 1.0]
 
-(a) In this process, per call to a server that answers at once: the agent step's own path
-    (AgentExecutor.execute: catalog reads, render, adapter, retries, breaker, accounting, the
-    LLMCall insert) vs a bare httpx POST of the same body; target <= 1.3. Also the breaker check
-    (agents.breaker.breaker_permit) against Redis: p99 <= 1 ms.
+(a) In this process, per call to a server that answers at once: what an executor thread runs for
+    an agent step but the engine's claim and record transactions (runner.claim_perform: execute()
+    - catalog, render, adapter, retries, breaker, accounting, the LLMCall rows put on the outcome -
+    and the outcome check) vs a bare httpx POST of the same body; target <= 1.3. Also the breaker
+    check (agents.breaker.breaker_permit) against Redis: p99 <= 1 ms.
 (b) 200 runs of a workflow of 5 independent agent steps (1,000 calls) to a server that answers
     after 1 s, on two worker processes, vs an asyncio+httpx floor making the same 1,000 calls at
     once: steps per second, target >= 100, and the peak PostgreSQL connections (target <= 30).
@@ -18,11 +19,8 @@ import json
 import os
 import statistics
 import sys
-import threading
 import time
 import uuid
-from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 # Run as a script, this file's folder heads sys.path, and this module's name would shadow the
@@ -38,7 +36,6 @@ import httpx  # noqa: E402
 import redis  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.contrib.auth import get_user_model  # noqa: E402
-from django.db import connection  # noqa: E402
 
 from agents import catalog  # noqa: E402
 from agents.breaker import breaker_permit  # noqa: E402
@@ -49,9 +46,11 @@ from agents.services import agent_create, agent_version_publish, provider_save  
 from bench import leased  # noqa: E402
 from tests.llmserver import ok_document  # noqa: E402
 from workflows.engine import api  # noqa: E402
+from workflows.engine.runner import Claim, claim_perform  # noqa: E402
 from workflows.models import Workflow  # noqa: E402
 from workflows.services import workflow_create, workflow_version_publish  # noqa: E402
 
+CHAT = "/v1/chat/completions"
 PROVIDER, AGENT, MODEL, WORKFLOW = "bench-openai", "bench-agent", "bench-model", "bench-agents-5"
 SYSTEM, PROMPT, MAX_TOKENS = "You answer briefly.", "Answer: {{ question }}", 64
 PARALLEL = 5  # agent steps per run, all `needs: []`
@@ -74,7 +73,8 @@ def main() -> None:
     server = LLMServer()
     try:
         definitions_ensure(user, server.url)
-        print(environment_line(args), flush=True)
+        environment = argparse.Namespace(workers=1, concurrency=2, repeat=args.repeat)
+        print(run.environment_line(environment), flush=True)
         per_call, breaker = measure_per_call(server, args.calls, args.repeat)
         print(
             f"(b) {args.repeat} rounds of {args.runs} runs x {PARALLEL} agent steps answered after"
@@ -82,7 +82,7 @@ def main() -> None:
             f" --concurrency {run.LEASED_CONCURRENCY}",
             flush=True,
         )
-        server.delay_s = args.delay
+        server.delay = args.delay
         steps = measure_steps(server, workflow_ensure(user), user, args)
     finally:
         server.close()
@@ -92,32 +92,19 @@ def main() -> None:
 # -- the local vendor and the definitions --------------------------------------------------------
 
 
-class LLMServer(ThreadingHTTPServer):
-    """Answers every POST after `delay_s` with an OpenAI chat completion (tests/llmserver.py's
-    document); counts calls in flight. Unlike tests/llmserver.py, its listen backlog takes a
-    thousand calls connecting at once, and it has leased.SlowServer's counters, so that
-    leased.leased_round can drive it."""
+class LLMServer(leased.SlowServer):
+    """leased.SlowServer (its counters, so that leased.leased_round can drive it), answering every
+    POST after `delay` with an OpenAI chat completion (tests/llmserver.py's document); its listen
+    backlog takes a thousand calls connecting at once."""
 
-    daemon_threads = True
     request_queue_size = 4096
 
     def __init__(self):
-        super().__init__(("127.0.0.1", 0), _LLMHandler)
-        self.delay_s = 0.0
-        self.lock = threading.Lock()
-        self.in_flight = self.peak = self.served = 0
-        threading.Thread(target=self.serve_forever, args=(0.05,), daemon=True).start()
-
-    url = leased.SlowServer.url
-    reset = leased.SlowServer.reset
-    close = leased.SlowServer.close
-
-    @property
-    def chat_url(self) -> str:
-        return f"{self.url}/v1/chat/completions"
+        super().__init__(0.0)
+        self.RequestHandlerClass = _LLMHandler  # before any call: nobody knows the port yet
 
 
-class _LLMHandler(BaseHTTPRequestHandler):
+class _LLMHandler(leased._SlowHandler):  # its log_message: not a line on stderr per call
     def do_POST(self):
         server = self.server
         with server.lock:
@@ -125,7 +112,7 @@ class _LLMHandler(BaseHTTPRequestHandler):
             server.peak = max(server.peak, server.in_flight)
         try:
             model = json.loads(self.rfile.read(int(self.headers["Content-Length"])))["model"]
-            time.sleep(server.delay_s)
+            time.sleep(server.delay)
             body = json.dumps(ok_document("openai", model, "Fine, thanks.", 12, 7)).encode()
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
@@ -136,9 +123,6 @@ class _LLMHandler(BaseHTTPRequestHandler):
             with server.lock:
                 server.in_flight -= 1
                 server.served += 1
-
-    def log_message(self, format, *args):
-        pass
 
 
 def definitions_ensure(user, url: str) -> None:
@@ -161,17 +145,15 @@ def definitions_ensure(user, url: str) -> None:
 
 
 def workflow_ensure(user) -> Workflow:
-    spec = {
-        "slug": WORKFLOW,
-        "steps": [
-            {"id": f"ask{i}", "agent": AGENT, "needs": [], "with": {"question": f"q{i}?"}}
-            for i in range(PARALLEL)
-        ],
-    }
+    steps = [
+        {"id": f"ask{i}", "agent": AGENT, "needs": [], "with": {"question": f"q{i}?"}}
+        for i in range(PARALLEL)
+    ]
     workflow = Workflow.objects.filter(slug=WORKFLOW).first()
     if workflow is None:
-        return workflow_create(source=spec, created_by=user)
-    workflow_version_publish(workflow=workflow, source=spec, published_by=user)
+        return workflow_create(source={"slug": WORKFLOW, "steps": steps}, created_by=user)
+    workflow_version_publish(workflow=workflow, source={"slug": WORKFLOW, "steps": steps},
+                             published_by=user)  # fmt: skip
     workflow.refresh_from_db()
     return workflow
 
@@ -179,85 +161,48 @@ def workflow_ensure(user) -> Workflow:
 # -- (a) per call, in this process ---------------------------------------------------------------
 
 
-def step_context() -> api.StepContext:
-    """What the engine would hand the executor for one attempt of a step of a run without a
-    budget (no run row: LLMCall names its run by id only)."""
+def step_claim() -> Claim:
+    """What the engine's claim would hand an executor thread for one attempt of a step of a run
+    without a budget (no run row: the outcome's LLMCall rows name their run by id only)."""
     step = api.StepSpec.model_validate({"id": "ask", "agent": AGENT, "with": {"question": "hi?"}})
-    return api.StepContext(
+    context = api.StepContext(
         run_id=str(uuid.uuid4()), step_run_id=0, step=step, params=step.params,
         input={"question": "hi?"}, iteration=0, attempt=1, timeout_s=step.timeout_s,
-        idempotency_key="bench", started_by_id=None,
+        idempotency_key="bench", started_by_id=None, ctx={"workflow": WORKFLOW},
+        claim=uuid.uuid4(),
     )  # fmt: skip
-
-
-class Timed:
-    """Seconds spent in LLMCall.objects.bulk_create (the step's one write), in SQL statements
-    overall and in those of the write, while active: execute()'s database time, told apart."""
-
-    def __init__(self):
-        self.write = self.sql = self.write_sql = 0.0
-        self.writing = False
-
-    @contextmanager
-    def active(self):
-        manager, original = LLMCall.objects, LLMCall.objects.bulk_create
-
-        def bulk_create(*args, **kwargs):
-            started, self.writing = time.perf_counter(), True
-            try:
-                return original(*args, **kwargs)
-            finally:
-                self.write += time.perf_counter() - started
-                self.writing = False
-
-        manager.bulk_create = bulk_create  # this instance only; removed on the way out
-        try:
-            with connection.execute_wrapper(self._statement):
-                yield
-        finally:
-            del manager.bulk_create
-
-    def _statement(self, execute, sql, params, many, context):
-        started = time.perf_counter()
-        try:
-            return execute(sql, params, many, context)
-        finally:
-            seconds = time.perf_counter() - started
-            self.sql += seconds
-            if self.writing:
-                self.write_sql += seconds
+    return Claim(context.run_id, 0, context.claim, AgentExecutor(), context)
 
 
 def measure_per_call(server: LLMServer, calls: int, rounds: int) -> tuple[dict, list[list]]:
-    """Bare POST, execute() and chain_answer() in turn, call by call, so drift touches all;
-    after each round, BREAKER_CHECKS breaker checks (seconds each, a list a round)."""
-    executor, context = AgentExecutor(), step_context()
+    """Bare POST, the step and chain_answer() in turn, call by call, so drift touches all; after
+    each round, BREAKER_CHECKS breaker checks (seconds each, a list a round)."""
+    claim = step_claim()
     chosen = catalog.agent_current(AGENT)
     providers = catalog.providers_of(chosen.spec)
-    prompt = api.template_render(PROMPT, context.input)
+    prompt = api.template_render(PROMPT, claim.context.input)
     body = {
         "model": MODEL, "max_tokens": MAX_TOKENS,
         "messages": [{"role": "system", "content": SYSTEM}, {"role": "user", "content": prompt}],
     }  # fmt: skip
-    client = httpx.Client()
+    client, url = httpx.Client(), server.url + CHAT
 
     def bare():
-        response = client.post(server.chat_url, json=body, timeout=30)
+        response = client.post(url, json=body, timeout=30)
         assert response.status_code == 200 and response.json()["usage"], response.text
 
     def step():
-        outcome = executor.execute(context)
-        assert isinstance(outcome, api.Done), outcome
+        outcome = claim_perform(claim)
+        assert isinstance(outcome, api.Done) and len(outcome.records) == 1, outcome
 
     def chain():
-        answer = chain_answer(Ledger(context), chosen.version_id, chosen.spec, providers, SYSTEM,
-                              prompt)  # fmt: skip
+        answer = chain_answer(Ledger(claim.context), chosen.version_id, chosen.spec, providers,
+                              SYSTEM, prompt)  # fmt: skip
         assert answer is not None
 
-    kinds = {"bare": bare, "execute": step, "chain_answer": chain}
+    kinds = {"bare": bare, "step": step, "chain_answer": chain}
     times, breaker = {kind: [] for kind in kinds}, []
-    timed = Timed()
-    for _ in range(WARMUP_CALLS):
+    for _ in range(WARMUP_CALLS):  # also fills the catalog (re-read every CATALOG_TTL_S after)
         for call in kinds.values():
             call()
     print(f"(a) {rounds} rounds of {calls} calls of each kind, in turn", flush=True)
@@ -266,11 +211,7 @@ def measure_per_call(server: LLMServer, calls: int, rounds: int) -> tuple[dict, 
         for _ in range(calls):
             for kind, call in kinds.items():
                 started = time.perf_counter()
-                if kind == "execute":
-                    with timed.active():
-                        call()
-                else:
-                    call()
+                call()
                 times[kind].append(time.perf_counter() - started)
         breaker.append(breaker_seconds(providers[PROVIDER].breaker))
         means = ", ".join(
@@ -282,11 +223,7 @@ def measure_per_call(server: LLMServer, calls: int, rounds: int) -> tuple[dict, 
             flush=True,
         )
     client.close()
-    n = len(times["execute"])
-    per_call = {
-        **times, "write": timed.write / n, "sql": timed.sql / n, "write_sql": timed.write_sql / n
-    }  # fmt: skip
-    return per_call, breaker
+    return times, breaker
 
 
 def breaker_seconds(config) -> list[float]:
@@ -330,10 +267,8 @@ def floor_seconds(server: LLMServer, calls: int) -> float:
                 "messages": [{"role": "user", "content": "Answer: q0?"}]}  # fmt: skip
         limits = httpx.Limits(max_connections=None)
         async with httpx.AsyncClient(limits=limits, timeout=60) as client:
-            started = time.monotonic()
-            responses = await asyncio.gather(
-                *(client.post(server.chat_url, json=body) for _ in range(calls))
-            )
+            url, started = server.url + CHAT, time.monotonic()
+            responses = await asyncio.gather(*(client.post(url, json=body) for _ in range(calls)))
             wall = time.monotonic() - started
         assert all(response.status_code == 200 for response in responses)
         return wall
@@ -353,35 +288,24 @@ def round_text(result: dict, steps: int) -> str:
     return text + (f"; first error: {str(result['error'])[:300]}" if result["error"] else "")
 
 
-# -- report --------------------------------------------------------------------------------------
-
-
-def environment_line(args) -> str:
-    return run.environment_line(argparse.Namespace(workers=1, concurrency=2, repeat=args.repeat))
-
-
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
 def report(per_call: dict, breaker: list[float], steps: list[dict], args) -> None:
-    bare_ms = statistics.mean(per_call["bare"]) * 1000
-    step_ms = statistics.mean(per_call["execute"]) * 1000
-    write_ms, sql_ms = per_call["write"] * 1000, per_call["sql"] * 1000
-    write_sql_ms = per_call["write_sql"] * 1000
-    chain_ms = statistics.mean(per_call["chain_answer"]) * 1000
+    bare_ms, step_ms, chain_ms = (
+        statistics.mean(per_call[kind]) * 1000 for kind in ("bare", "step", "chain_answer")
+    )
     breaker_p99 = statistics.median(percentile(checks, 0.99) for checks in breaker) * 1000
     total = args.runs * PARALLEL
     rate = statistics.median(total / result["wall"] for result in steps)
     floor_rate = statistics.median(total / result["floor"] for result in steps)
     connections = max(result["connections"] for result in steps)
     rows = [
-        ("(a) agent step execute() / bare POST: mean ms", step_ms, bare_ms, "ms",
+        ("(a) agent step (claim_perform) / bare POST: mean ms", step_ms, bare_ms, "ms",
          f"<= {TARGET_OVERHEAD}", step_ms / bare_ms <= TARGET_OVERHEAD),
-        ("    the same without the LLMCall insert", step_ms - write_ms, bare_ms, "ms",
-         f"<= {TARGET_OVERHEAD}", (step_ms - write_ms) / bare_ms <= TARGET_OVERHEAD),
-        ("    chain_answer() with a Ledger (no database)", chain_ms, bare_ms, "ms",
+        ("    chain_answer() with a Ledger (no catalog, no check)", chain_ms, bare_ms, "ms",
          f"<= {TARGET_OVERHEAD}", chain_ms / bare_ms <= TARGET_OVERHEAD),
         (f"(a) breaker_permit p99, ms (median of {len(breaker)})", breaker_p99, None, "ms",
          f"<= {TARGET_BREAKER_MS:g} ms", breaker_p99 <= TARGET_BREAKER_MS),
@@ -402,16 +326,9 @@ def report(per_call: dict, breaker: list[float], steps: list[dict], args) -> Non
             f"  {'met' if met else 'MISSED'}"
         )
     medians = ", ".join(
-        f"{kind} {statistics.median(per_call[kind]) * 1000:.3f}"
-        for kind in ("bare", "execute", "chain_answer")
+        f"{kind} {statistics.median(values) * 1000:.3f}" for kind, values in per_call.items()
     )
-    print(
-        f"\n  (a) {len(per_call['bare'])} calls of each kind; median ms per call: {medians}"
-        f"\n  (a) execute() a call: {sql_ms:.3f} ms in SQL statements (not COMMIT), of which"
-        f" {sql_ms - write_sql_ms:.3f} ms reading the agent and its providers and"
-        f" {write_sql_ms:.3f} ms inserting the LLMCall row; {write_ms:.3f} ms in the whole insert"
-        " (LLMCall.objects.bulk_create: the ORM, the statement, its transaction)"
-    )
+    print(f"\n  (a) {len(per_call['bare'])} calls of each kind; median ms per call: {medians}")
     checks = [seconds for each in breaker for seconds in each]
     print(
         f"  (a) breaker_permit, {BREAKER_CHECKS} checks a round: p99 ms"
@@ -419,12 +336,11 @@ def report(per_call: dict, breaker: list[float], steps: list[dict], args) -> Non
         f" all {len(checks)}: median {statistics.median(checks) * 1000:.3f} ms,"
         f" p99 {percentile(checks, 0.99) * 1000:.3f} ms, max {max(checks) * 1000:.3f} ms"
     )
-    for key, label in (("wall", "engine"), ("floor", "floor ")):
-        seconds = ", ".join(f"{result[key]:.3f}" for result in steps)
-        print(f"  (b) {label} seconds: {seconds}")
-    each = ", ".join(str(result["connections"]) for result in steps)
-    flights = ", ".join(str(result["in_flight"]) for result in steps)
-    print(f"  (b) peak calls in flight: {flights}; peak PostgreSQL connections: {each}")
+    for key, label, spec in (
+        ("wall", "engine seconds", ".3f"), ("floor", "floor seconds", ".3f"),
+        ("in_flight", "peak calls in flight", ""), ("connections", "peak connections", ""),
+    ):  # fmt: skip
+        print(f"  (b) {label}: {', '.join(format(result[key], spec) for result in steps)}")
     print(f"  load average now: {', '.join(f'{value:.2f}' for value in os.getloadavg())}")
 
 
