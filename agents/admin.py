@@ -20,20 +20,11 @@ from agents import breaker
 from agents.models import Agent, AgentVersion, LLMCall, Provider
 from agents.services import agent_create, agent_version_publish, agents_enable, provider_save
 from config.errors import ChameleonError, error_lines
+from config.forms import spec_field
 
 
 class SpecForm(forms.ModelForm):
-    spec_source = forms.CharField(
-        label="Spec (YAML or JSON)",
-        strip=False,
-        widget=forms.Textarea(
-            attrs={
-                "rows": 24,
-                "style": "font-family: monospace; width: 90%;",
-                "spellcheck": "false",
-            }
-        ),  # fmt: skip
-    )
+    spec_source = spec_field(rows=24)
     author = None  # set per request by the admin's get_form
 
     class Meta:

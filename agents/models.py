@@ -8,10 +8,8 @@ from django.conf import settings
 from django.db import models
 
 
-class Provider(models.Model):
+class _Definition(models.Model):
     slug = models.SlugField(max_length=100, unique=True)
-    kind = models.CharField(max_length=16)
-    spec = models.JSONField(help_text="The validated spec (agents.specs.ProviderSpec).")
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
@@ -19,30 +17,24 @@ class Provider(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        abstract = True
         ordering = ["slug"]
 
     def __str__(self):
         return self.slug
 
 
-class Agent(models.Model):
-    slug = models.SlugField(max_length=100, unique=True)
+class Provider(_Definition):
+    kind = models.CharField(max_length=16)
+    spec = models.JSONField(help_text="The validated spec (agents.specs.ProviderSpec).")
+
+
+class Agent(_Definition):
     current_version = models.ForeignKey(
         "AgentVersion", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     enabled = models.BooleanField(default=True)
     capabilities = models.JSONField(default=list, help_text="The current version's, for routing.")
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
-
-    class Meta:
-        ordering = ["slug"]
-
-    def __str__(self):
-        return self.slug
 
 
 class AgentVersion(models.Model):

@@ -66,6 +66,15 @@ def drain_fixture():
     return drain
 
 
+def wait_for(predicate, timeout=30.0, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
 def wait_for_run(run: Run, timeout: float = 30.0, statuses=RUN_TERMINAL) -> Run:
     """Poll until the run reaches one of `statuses` (a hang guard, not a speed assertion)."""
     deadline = time.monotonic() + timeout

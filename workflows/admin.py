@@ -15,6 +15,7 @@ from django.utils.html import format_html, format_html_join
 from guardian.admin import GuardedModelAdmin
 
 from config.errors import ChameleonError, error_lines
+from config.forms import spec_field
 from workflows import services
 from workflows.engine.api import run_cancel, run_start
 from workflows.engine.registry import run_pages
@@ -52,19 +53,7 @@ class WorkflowSpecForm(forms.ModelForm):
     keep it that way (an invalid inline formset would leave the published version in place).
     """
 
-    spec = forms.CharField(
-        label="Spec (YAML or JSON)",
-        strip=False,
-        widget=forms.Textarea(
-            attrs={
-                "rows": 28,
-                "class": "vLargeTextField",
-                "style": "font-family: monospace; width: 90%;",
-                "spellcheck": "false",
-                "placeholder": SPEC_PLACEHOLDER,
-            }
-        ),
-    )
+    spec = spec_field(rows=28, placeholder=SPEC_PLACEHOLDER)
 
     class Meta:
         model = Workflow

@@ -14,7 +14,7 @@ import pytest
 from agents import breaker
 from agents.models import LLMCall
 from agents.specs import BreakerSpec
-from tests.conftest import ROOT, wait_for_run, worker_environment
+from tests.conftest import ROOT, wait_for, wait_for_run, worker_environment
 from tests.test_metrics import sample
 from workflows.engine import api
 from workflows.models import RunStatus, StepRun
@@ -202,15 +202,6 @@ def test_agent_steps_are_leased_into_the_pool_so_slow_calls_wait_together(
     assert len(arrivals) == 20
     assert together > 2  # more than the worker's two processes
     assert took < 8
-
-
-def wait_for(predicate, timeout=30.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 FANOUT = """

@@ -6,21 +6,12 @@ from contextlib import contextmanager
 import pytest
 from celery import current_app
 
-from tests.conftest import WorkerProcess, wait_for_run
+from tests.conftest import WorkerProcess, wait_for, wait_for_run
 from workflows.engine.dispatch import EXECUTE_STEP_TASK
 from workflows.engine.runs import run_cancel, run_start
 from workflows.models import RunStatus, RunStep, StepRun, StepStatus
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def wait_for(predicate, timeout=30.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def step_run_of(run, step_id):
