@@ -18,7 +18,13 @@ from django.urls import path
 
 from agents import breaker
 from agents.models import Agent, AgentVersion, LLMCall, Provider
-from agents.services import agent_create, agent_version_publish, agents_enable, provider_save
+from agents.services import (
+    agent_create,
+    agent_version_publish,
+    agents_enable,
+    provider_breaker_reset,
+    provider_save,
+)
 from config.errors import ChameleonError, error_lines
 from config.forms import spec_field
 
@@ -119,7 +125,7 @@ class ProviderAdmin(_SpecAdmin):
     @admin.action(description="Reset the selected providers' breakers", permissions=["change"])
     def reset_breakers(self, request, queryset):
         for provider in queryset:
-            breaker.breaker_reset(provider.slug)
+            provider_breaker_reset(provider=provider, by=request.user)
         self.message_user(request, f"Reset {queryset.count()} breaker(s).", messages.SUCCESS)
 
 
@@ -143,11 +149,11 @@ class AgentAdmin(_SpecAdmin):
 
     @admin.action(description="Enable the selected agents", permissions=["change"])
     def enable(self, request, queryset):
-        agents_enable(queryset, enabled=True)
+        agents_enable(queryset, enabled=True, by=request.user)
 
     @admin.action(description="Disable the selected agents", permissions=["change"])
     def disable(self, request, queryset):
-        agents_enable(queryset, enabled=False)
+        agents_enable(queryset, enabled=False, by=request.user)
 
 
 class _HistoryAdmin(admin.ModelAdmin):

@@ -33,5 +33,4 @@ EVENT_TYPES = {
     "llm.fallback": "agent, to (the fallback agent)",
     "llm.cache_hit": "agent, agent_version",
     "llm.breaker": "provider, state (open/closed: changed by this step's call)",
-    "llm.escalated": "agent, reason",
 }

@@ -5,14 +5,13 @@ simulated}.
 
 Leased (an outside effect), so many wait at once in each worker process's pool of calls. When
 the agent's chain is exhausted, its fallback agent is asked; then, with `skip_if_unavailable`,
-the step is skipped and the run degraded; otherwise the step fails listing every attempt, or,
-with `on_failure: escalate`, waits as an escalation for someone to decide.
+the step is skipped and the run degraded; otherwise the step fails listing every attempt (and,
+with the step's `on_failure: escalate`, the engine holds it for someone to decide).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -27,8 +26,6 @@ MAX_FALLBACKS = 5
 
 class _Fields(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-    on_failure: Literal["fail", "escalate"] = "fail"
 
 
 class AgentFields(_Fields):
@@ -91,9 +88,6 @@ class AgentExecutor:
         if agent.skip_if_unavailable:
             return api.Skip(f"agent '{agent.slug}' unavailable: {summary}", degraded=True)
         message = f"agent '{agent.slug}' (tried {', '.join(tried)}) failed: {summary}"
-        if context.params.on_failure == "escalate":
-            ledger.event("llm.escalated", agent=agent.slug, reason=message)
-            return api.Wait(reason="escalated", ref=f"escalation:{context.step_run_id}")
         return _failed(ledger, message, code="agent_unavailable")
 
     def _missing(self, params) -> str:

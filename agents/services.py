@@ -3,6 +3,8 @@ invalid spec changes nothing."""
 
 from django.db import transaction
 
+from accounts.audit import audit_record
+from agents import breaker
 from agents.catalog import catalog_forget
 from agents.models import Agent, AgentVersion, Provider
 from agents.specs import agent_parse, provider_parse
@@ -19,9 +21,13 @@ def provider_save(*, source, by=None, slug: str | None = None) -> tuple[Provider
         provider, created = Provider.objects.select_for_update().get_or_create(
             slug=spec.slug, defaults={"kind": spec.kind, "spec": canonical, "created_by": by}
         )
+        before = None if created else provider.spec
         if not created and provider.spec != canonical:
             provider.kind, provider.spec = spec.kind, canonical
             provider.save(update_fields=["kind", "spec", "updated_at"])
+        if before != canonical:
+            audit_record(actor=by, action="provider.publish", obj=provider, before=before,
+                         after=canonical)  # fmt: skip
     catalog_forget()
     return provider, created
 
@@ -64,12 +70,30 @@ def _publish(agent: Agent, spec, canonical: dict, by) -> AgentVersion:
     )
     agent.current_version, agent.capabilities = version, list(spec.capabilities)
     agent.save(update_fields=["current_version", "capabilities", "updated_at"])
+    audit_record(actor=by, action="agent.publish", obj=agent,
+                 before={"version": number - 1} if number > 1 else None,
+                 after={"version": number, "checksum": checksum})  # fmt: skip
     catalog_forget()
     return version
 
 
-def agents_enable(agents, *, enabled: bool) -> int:
+@transaction.atomic
+def agents_enable(agents, *, enabled: bool, by=None) -> int:
     """Enable or disable agents (a queryset); how many changed."""
-    changed = agents.exclude(enabled=enabled).update(enabled=enabled)
+    changing = list(agents.exclude(enabled=enabled).select_for_update())
+    Agent.objects.filter(pk__in=[agent.pk for agent in changing]).update(enabled=enabled)
+    for agent in changing:
+        audit_record(actor=by, action="agent.enable" if enabled else "agent.disable", obj=agent,
+                     before={"enabled": not enabled}, after={"enabled": enabled})  # fmt: skip
     catalog_forget()
-    return changed
+    return len(changing)
+
+
+@transaction.atomic
+def provider_breaker_reset(*, provider: Provider, by=None) -> None:
+    """Close the provider's breaker (its state is in Redis; the entry is the record of it)."""
+    state = breaker.provider_breaker(provider)
+    audit_record(actor=by, action="provider.breaker_reset", obj=provider,
+                 before={"state": state.state, "failures": state.failures},
+                 after={"state": breaker.CLOSED})  # fmt: skip
+    breaker.breaker_reset(provider.slug)

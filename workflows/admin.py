@@ -211,7 +211,7 @@ class WorkflowAdmin(GuardedModelAdmin):
         state = "Paused" if paused else "Unpaused"
         changed = []
         for workflow in queryset:
-            services.workflow_set_paused(workflow=workflow, paused=paused)
+            services.workflow_set_paused(workflow=workflow, paused=paused, by=request.user)
             self.log_change(request, workflow, state)
             changed.append(workflow.slug)
         self.message_user(request, f"{state} {len(changed)}: {', '.join(changed) or 'none'}.")
@@ -371,7 +371,11 @@ class RunAdmin(admin.ModelAdmin):
         cancelled = 0
         for run in queryset:
             try:
-                run_cancel(run_id=run.pk, reason=f"cancelled by {request.user.get_username()}")
+                run_cancel(
+                    run_id=run.pk,
+                    reason=f"cancelled by {request.user.get_username()}",
+                    by=request.user,
+                )
             except ChameleonError as exc:
                 self.message_user(request, exc.message, messages.ERROR)
                 continue

@@ -4,6 +4,7 @@ import yaml
 from django.db import IntegrityError, transaction
 from guardian.shortcuts import assign_perm
 
+from accounts.audit import audit_record
 from config.errors import Conflict, InvalidInput
 from workflows.models import Workflow, WorkflowVersion
 from workflows.spec import spec_checksum, spec_parse
@@ -33,7 +34,9 @@ def workflow_create(*, source, created_by) -> Workflow:
         raise Conflict(
             f"A workflow '{spec.slug}' already exists.", code="workflow_exists"
         ) from None
-    _version_add(workflow, source, canonical, created_by)
+    version = _version_add(workflow, source, canonical, created_by)
+    audit_record(actor=created_by, action="workflow.publish", obj=workflow,
+                 after={"version": 1, "checksum": version.checksum})  # fmt: skip
     for permission in WORKFLOW_PERMISSIONS:
         assign_perm(permission, created_by, workflow)
     return workflow
@@ -56,6 +59,9 @@ def workflow_version_publish(*, workflow: Workflow, source, published_by) -> Wor
     if current is not None and current.checksum == spec_checksum(canonical):
         return current
     version = _version_add(workflow, source, canonical, published_by)
+    audit_record(actor=published_by, action="workflow.publish", obj=workflow,
+                 before={"version": current.number if current else None},
+                 after={"version": version.number, "checksum": version.checksum})  # fmt: skip
     workflow.name = spec.name or workflow.name
     workflow.description = spec.description or workflow.description
     workflow.save(update_fields=["name", "description", "updated_at"])
@@ -83,8 +89,10 @@ def _as_yaml(data: dict) -> str:
 
 
 @transaction.atomic
-def workflow_set_paused(*, workflow: Workflow, paused: bool) -> Workflow:
+def workflow_set_paused(*, workflow: Workflow, paused: bool, by=None) -> Workflow:
     workflow = Workflow.objects.select_for_update().get(pk=workflow.pk)
-    workflow.paused = paused
+    before, workflow.paused = workflow.paused, paused
     workflow.save(update_fields=["paused", "updated_at"])
+    audit_record(actor=by, action="workflow.pause" if paused else "workflow.unpause",
+                 obj=workflow, before={"paused": before}, after={"paused": paused})  # fmt: skip
     return workflow

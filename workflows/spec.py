@@ -87,6 +87,8 @@ class StepSpec(_Model):
     concurrency: int = Field(default=4, ge=1, le=1000)
     repeat: RepeatSpec | None = None
     set: dict[str, Any] = Field(default_factory=dict)
+    # After its last attempt fails: fail (the run fails), or wait for someone to decide.
+    on_failure: Literal["fail", "escalate"] = "fail"
 
     @property
     def kind(self) -> str | None:

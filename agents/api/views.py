@@ -12,7 +12,12 @@ from rest_framework.response import Response
 from agents import breaker
 from agents.api import serializers as s
 from agents.models import Agent, AgentVersion, LLMCall, Provider
-from agents.services import agent_create, agent_version_publish, provider_save
+from agents.services import (
+    agent_create,
+    agent_version_publish,
+    provider_breaker_reset,
+    provider_save,
+)
 from config.errors import NotFound
 from config.pagination import BySlug, NewestVersionFirst, OldestFirst
 from config.serializers import SpecInput, api_errors, parsed, require
@@ -113,7 +118,7 @@ class ProviderResetView(generics.GenericAPIView):
     def post(self, request, slug):
         provider = _provider(request.user, slug)
         require(request.user.has_perm("agents.change_provider"), "You may not reset breakers.")
-        breaker.breaker_reset(provider.slug)
+        provider_breaker_reset(provider=provider, by=request.user)
         return Response(s.ProviderSerializer(_with_breaker(provider)).data)
 
 

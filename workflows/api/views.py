@@ -66,7 +66,7 @@ class WorkflowView(generics.GenericAPIView):
             "You may not change this workflow.",
         )
         data = parsed(s.WorkflowUpdateInput, request.data)
-        services.workflow_set_paused(workflow=workflow, paused=data["paused"])
+        services.workflow_set_paused(workflow=workflow, paused=data["paused"], by=request.user)
         workflow = selectors.workflow_get_visible(user=request.user, slug=slug)
         return Response(s.WorkflowDetailSerializer(workflow).data)
 
@@ -246,6 +246,6 @@ class RunCancelView(generics.GenericAPIView):
         )
         data = parsed(s.RunCancelInput, request.data)
         reason = data.get("reason") or f"cancelled by {request.user.get_username()}"
-        run_cancel(run_id=run.pk, reason=reason)
+        run_cancel(run_id=run.pk, reason=reason, by=request.user)
         run = selectors.run_get_visible(user=request.user, run_id=run.pk, with_steps=True)
         return Response(s.RunDetailSerializer(run).data)

@@ -4,7 +4,11 @@ it so); workflows/engine/README.md is the guide.
 - Step outcomes an executor returns: Done, Wait, Skip, Fail (Fail may also be raised).
 - Step kinds: an executor (StepExecutor protocol) registered with `executor_register`.
 - Gates asked before every step: a Gate registered with `gate_register`, answering Allow,
-  Block, Route or Escalate (or None).
+  Block, Route or Escalate (or None); a decision's `records` are saved with it.
+- People: a handler registered with `step_waiting_register` hears of every step run that starts
+  to wait (Waiting: an executor's Wait, a gate's Escalate, a failure under `on_failure:
+  escalate`), a reviewer (`review_register`) may hold a success for someone to confirm, and
+  `run_finished_register` hears of every run that ends; all inside the engine's transaction.
 - Spec fields a plug-in reads (`guard:` on a step, `guards:` on the workflow): registered with
   `step_field_register` / `workflow_field_register`, validated at publish with their paths.
 - Services that move a waiting step from outside: step_resume, step_override, step_fail,
@@ -37,11 +41,13 @@ from workflows.engine.contract import (
     Gate,
     GateCheck,
     Outcome,
+    Review,
     Route,
     Skip,
     StepContext,
     StepExecutor,
     Wait,
+    Waiting,
 )
 from workflows.engine.events import EVENT_TYPES
 from workflows.engine.registry import (
@@ -49,8 +55,11 @@ from workflows.engine.registry import (
     event_type_register,
     executor_register,
     gate_register,
+    review_register,
+    run_finished_register,
     run_page_register,
     step_field_register,
+    step_waiting_register,
     workflow_field_register,
 )
 from workflows.engine.runs import run_cancel, run_start
@@ -86,6 +95,7 @@ __all__ = [
     "NotFound",
     "Outcome",
     "Publishing",
+    "Review",
     "Route",
     "Skip",
     "SpecError",
@@ -94,6 +104,7 @@ __all__ = [
     "StepSpec",
     "TemplateError",
     "Wait",
+    "Waiting",
     "WorkflowSpec",
     "budget_left",
     "budget_reserve",
@@ -103,7 +114,9 @@ __all__ = [
     "event_type_register",
     "executor_register",
     "gate_register",
+    "review_register",
     "run_cancel",
+    "run_finished_register",
     "run_page_register",
     "run_start",
     "run_visible",
@@ -117,6 +130,7 @@ __all__ = [
     "step_resume",
     "step_retry",
     "step_skip",
+    "step_waiting_register",
     "template_check",
     "template_render",
     "workflow_field_register",

@@ -4,6 +4,7 @@ step executors and gates. Plug-ins reach these through `workflows.engine.api`.""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -140,6 +141,7 @@ class StepExecutor(Protocol):
 class Allow:
     reason: str = ""
     details: dict = field(default_factory=dict)
+    records: tuple = ()
 
 
 @dataclass(frozen=True)
@@ -148,6 +150,7 @@ class Block:
 
     reason: str
     details: dict = field(default_factory=dict)
+    records: tuple = ()
 
 
 @dataclass(frozen=True)
@@ -157,6 +160,7 @@ class Route:
     to: tuple[str, ...]
     reason: str = ""
     details: dict = field(default_factory=dict)
+    records: tuple = ()
 
 
 @dataclass(frozen=True)
@@ -167,9 +171,46 @@ class Escalate:
     reason: str
     ref: str = ""
     details: dict = field(default_factory=dict)
+    records: tuple = ()
 
 
 Decision = Allow | Block | Route | Escalate
+# A decision's `records` (the plug-in's own rows: a guardian's decision) are saved with it.
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """A step run that has just started to wait, as handlers registered with
+    `step_waiting_register` see it, inside the transaction that parks it. `reason` is the Wait's
+    ("escalated" for a gate's Escalate and for a failure under `on_failure: escalate`), `ref` what
+    outside callers must quote; `message` says why (the gate's reason, the failure)."""
+
+    run_id: str
+    step_run_id: int
+    step: StepSpec
+    iteration: int
+    attempt: int
+    reason: str
+    ref: str
+    message: str
+    details: dict
+    output: Any
+    started_by_id: int | None
+    context: Callable[[], dict]  # the step's template context (inputs, state, steps), on call
+
+
+@dataclass(frozen=True)
+class Review:
+    """A step run about to succeed with `output`, as reviewers registered with `review_register`
+    see it: a reviewer may hold it (answer a Wait whose `output` is the proposed output) until
+    someone resumes or overrides it, or let it pass (None)."""
+
+    run_id: str
+    step_run_id: int
+    step: StepSpec
+    iteration: int
+    output: Any
+    started_by_id: int | None
 
 
 class GateCheck:

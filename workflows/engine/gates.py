@@ -7,6 +7,7 @@ from django.utils import timezone
 from workflows.engine.context import template_context
 from workflows.engine.contract import Allow, Block, Decision, Escalate, GateCheck, Route
 from workflows.engine.registry import gates
+from workflows.engine.transitions import records_save
 from workflows.engine.unit import Unit
 from workflows.spec import StepSpec
 
@@ -40,6 +41,7 @@ def gates_decide(unit: Unit, step: StepSpec) -> Decision | None:
         if type(decision) not in OUTCOMES:
             decision = Block(f"gate '{gate.name}' answered {decision!r}, not a decision")
         _record(unit, step, gate.name, decision)
+        records_save(decision.records)
         if not isinstance(decision, Allow):
             return decision
     return None

@@ -15,9 +15,10 @@ from django.utils import timezone
 
 from workflows import expressions
 from workflows.engine.context import template_context
-from workflows.engine.contract import Block, Escalate, Route
+from workflows.engine.contract import Block, Escalate, Route, Wait
 from workflows.engine.finish import run_abort
 from workflows.engine.gates import gates_decide
+from workflows.engine.holds import ESCALATED, escalation_ref, step_run_park
 from workflows.engine.rows import row_insert, row_update
 from workflows.engine.transitions import step_run_transition
 from workflows.engine.unit import StepState, Unit
@@ -134,11 +135,8 @@ def _begin(unit: Unit, step: StepSpec, items) -> bool:
         return True
     if isinstance(decision, Escalate):
         hold = step_run_new(unit, run_step, step, iteration=0, attempt=HOLD_ATTEMPT, hold=True)
-        hold.wait_reason, hold.wait_ref = "escalated", decision.ref
-        step_run_transition(
-            unit, hold, StepStatus.WAITING, fields=["wait_reason", "wait_ref"],
-            reason="escalated", wait_ref=decision.ref,
-        )  # fmt: skip
+        wait = Wait(reason=ESCALATED, ref=decision.ref or escalation_ref(hold))
+        step_run_park(unit, hold, wait, message=decision.reason, details=decision.details)
         return False
     if isinstance(decision, Route):
         run_step.routes = list(decision.to)
@@ -266,12 +264,19 @@ def attempt_failed(
     """Record a failed execution; retry per the step's policy (if retryable) or fail the step."""
     step = unit.spec.step(step_run.step_id)
     step_run.error, step_run.error_code = error, code
+    retry = step.retry
+    retrying = retryable and step_run.attempt < retry.max_attempts
+    if not retrying and step.on_failure == "escalate" and step_run.status == StepStatus.RUNNING:
+        # Someone decides instead: retry, skip, fail or override (api.step_retry and its kin).
+        wait = Wait(reason=ESCALATED, ref=escalation_ref(step_run))
+        step_run_park(unit, step_run, wait, message=error, details={"code": code},
+                      fields=_OUTCOME_FIELDS)  # fmt: skip
+        return
     step_run_transition(
         unit, step_run, StepStatus.FAILED, fields=_OUTCOME_FIELDS, error=error, code=code, **payload
     )
-    retry = step.retry
     run_step = _run_step_of(unit, step, step_run)
-    if retryable and step_run.attempt < retry.max_attempts:
+    if retrying:
         delay = min(retry.backoff_s * 2 ** (max(step_run.attempt, 1) - 1), retry.max_backoff_s)
         delay *= random.uniform(0.8, 1.0)  # jitter, so failed siblings do not retry in lockstep
         attempt = step_run.attempt + 1
@@ -284,13 +289,7 @@ def attempt_failed(
 
 def attempt_waiting(unit: Unit, step_run: StepRun, wait) -> None:
     """Park a running execution on `wait` (contract.Wait)."""
-    step_run.wake_at, step_run.output = wait.wake_at, wait.output
-    step_run.wait_reason, step_run.wait_ref = wait.reason, wait.ref
-    payload = {"reason": wait.reason, "wait_ref": wait.ref}
-    if wait.wake_at is not None:
-        payload["wake_at"] = wait.wake_at.isoformat()
-    fields = [*_OUTCOME_FIELDS, "wake_at", "wait_reason", "wait_ref"]
-    step_run_transition(unit, step_run, StepStatus.WAITING, fields=fields, **payload)
+    step_run_park(unit, step_run, wait, fields=_OUTCOME_FIELDS)
 
 
 def _foreach_progress(unit: Unit, step: StepSpec, run_step: RunStep) -> None:

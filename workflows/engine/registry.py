@@ -20,6 +20,11 @@ _gates: dict[str, Gate] = {}
 _step_fields: dict[str, type[BaseModel]] = {}
 _workflow_fields: dict[str, type[BaseModel]] = {}
 _event_types: dict[str, str] = {}  # a plug-in's event type -> what its payload holds
+# Called inside the engine's transaction: when a step run starts to wait (contract.Waiting), when
+# a step run is about to succeed (contract.Review: a reviewer may hold it), when a run ends.
+_waiting_handlers: list[Callable] = []
+_reviewers: list[Callable] = []
+_run_finished_handlers: list[Callable] = []
 # Pages about a run that plug-ins keep (its LLM calls): label -> url of a run id.
 _run_pages: dict[str, Callable[[str], str]] = {}
 # Folders of a definitions directory (`load_workflows DIR`) a plug-in loads, in the order given.
@@ -92,6 +97,40 @@ def definitions_register(folder: str, load: Callable) -> None:
 
 def definition_loaders() -> dict[str, Callable]:
     return dict(_definition_loaders)
+
+
+def step_waiting_register(handler: Callable) -> None:
+    """`handler(waiting: Waiting)` runs in the transaction that parks a step run (to open an
+    intervention for it, say)."""
+    _add(_waiting_handlers, handler)
+
+
+def review_register(reviewer: Callable) -> None:
+    """`reviewer(review: Review) -> Wait | None` runs in the transaction that would record a
+    step run's success: a Wait holds the step instead (its `output` the proposed output)."""
+    _add(_reviewers, reviewer)
+
+
+def run_finished_register(handler: Callable) -> None:
+    """`handler(run_id: str, status: str)` runs in the transaction that ends a run."""
+    _add(_run_finished_handlers, handler)
+
+
+def waiting_handlers() -> list[Callable]:
+    return list(_waiting_handlers)
+
+
+def reviewers() -> list[Callable]:
+    return list(_reviewers)
+
+
+def run_finished_handlers() -> list[Callable]:
+    return list(_run_finished_handlers)
+
+
+def _add(handlers: list, handler) -> None:
+    if handler not in handlers:
+        handlers.append(handler)
 
 
 def run_page_register(label: str, url_of: Callable[[str], str]) -> None:

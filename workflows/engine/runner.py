@@ -22,6 +22,7 @@ from workflows import expressions, metrics
 from workflows.engine.context import template_context
 from workflows.engine.contract import Done, Fail, Outcome, Skip, StepContext, StepExecutor, Wait
 from workflows.engine.finish import run_settle, step_run_orphaned
+from workflows.engine.holds import review_hold
 from workflows.engine.progress import (
     CLAIM_FIELDS,
     attempt_failed,
@@ -204,6 +205,17 @@ def claim_perform(claim: Claim) -> Outcome:
     return outcome
 
 
+def _succeeded(unit: Unit, step_run: StepRun, output) -> str:
+    """Record a success, unless a reviewer holds it for someone to confirm or correct."""
+    hold = review_hold(unit, step_run, output)
+    if hold is None:
+        attempt_succeeded(unit, step_run, output)
+        return "succeeded"
+    attempt_waiting(unit, step_run, dataclasses.replace(hold, output=output))
+    records_save(hold.records)
+    return "waiting"
+
+
 def _timed_out(step) -> Fail:
     return Fail(f"step '{step.id}' timed out after {step.timeout_s:g}s", code="timeout")
 
@@ -286,7 +298,6 @@ def _record(unit: Unit, step_run: StepRun, outcome: Outcome) -> str:
             attempt_skipped(unit, step_run, outcome.reason)
             result = "skipped"
         else:
-            attempt_succeeded(unit, step_run, outcome.output)
-            result = "succeeded"
+            result = _succeeded(unit, step_run, outcome.output)
     run_settle(unit)
     return result

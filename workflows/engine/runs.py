@@ -4,6 +4,7 @@ from decimal import Decimal
 
 from django.db import IntegrityError, transaction
 
+from accounts.audit import audit_record
 from config.bounds import json_checked
 from config.errors import Conflict, InvalidInput
 from workflows import expressions
@@ -79,6 +80,7 @@ def run_start(
     created = {"workflow": workflow.slug, "version": version.number}
     if parent_step_run is not None:
         created["parent_run"] = str(parent_step_run.run_id)
+    audit_record(actor=started_by, action="run.start", obj=run, after=created)
     with new_run_unit(run) as unit:
         unit.event("run.created", created)
         run_transition(unit, RunStatus.PLANNING)
@@ -142,10 +144,14 @@ def _same_request(existing: Run, inputs) -> Run:
     return existing
 
 
-def run_cancel(*, run_id, reason: str = "cancelled") -> Run:
-    """Cancel the run, its pending and running steps and its child runs (409 when finished)."""
+def run_cancel(*, run_id, reason: str = "cancelled", by=None) -> Run:
+    """Cancel the run, its pending and running steps and its child runs (409 when finished);
+    `by` (a user) is audited."""
     with run_unit(run_id) as unit:
         if unit.run.is_terminal:
             raise Conflict(f"Run {unit.run.pk} is already {unit.run.status}.", code="run_finished")
+        before = unit.run.status
         run_abort(unit, RunStatus.CANCELLED, reason=reason)
+        audit_record(actor=by, action="run.cancel", obj=unit.run, before={"status": before},
+                     after={"status": RunStatus.CANCELLED, "reason": reason})  # fmt: skip
         return unit.run

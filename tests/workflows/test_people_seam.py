@@ -1,0 +1,174 @@
+"""The engine's door for people (interventions plug in here): handlers hear of every step run that
+starts to wait, a failing step with `on_failure: escalate` waits for a decision, reviewers hold a
+success for someone to confirm, gates' decisions save their records, and run ends are heard."""
+
+import pytest
+from pydantic import BaseModel, ConfigDict
+
+from accounts.models import User
+from workflows.engine import api
+from workflows.models import Run, RunStatus, StepRun, StepStatus
+
+pytestmark = pytest.mark.django_db
+
+heard: list = []
+
+
+class FlakyFields(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    flaky: str
+
+
+class Flaky:
+    """Fails (not retryably) unless the run's inputs say `ok`."""
+
+    kind, fields = "flaky", FlakyFields
+
+    def validate(self, step, params, path, publishing):
+        return []
+
+    def runs_inline(self, step, params):
+        return True
+
+    def execute(self, context):
+        if context.ctx.get("ok"):
+            return api.Done(output="fine")
+        raise api.Fail(f"{context.params.flaky} broke", code="broken", retryable=False)
+
+
+def _waiting_heard(waiting):
+    heard.append(("waiting", waiting.step.id, waiting.reason, waiting.ref, waiting.message))
+
+
+def _review(review):
+    if review.step.extension("test_review"):
+        return api.Wait(reason="review", ref=f"review:{review.step_run_id}")
+    return None
+
+
+def _finished(run_id, status):
+    heard.append(("finished", run_id, status))
+
+
+class ReviewField(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    who: str
+
+
+class RecordingGate:
+    """Allows every step of a workflow with `test_recorded:`, saving a row as its record."""
+
+    name = "test-recording"
+
+    def evaluate(self, check):
+        if check.spec.extension("test_recorded") is None:
+            return None
+        return api.Allow(records=(User(username=f"gate-{check.step.id}"),))
+
+
+class Recorded(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool
+
+
+api.executor_register(Flaky())
+api.step_waiting_register(_waiting_heard)
+api.review_register(_review)
+api.run_finished_register(_finished)
+api.step_field_register("test_review", ReviewField)
+api.workflow_field_register("test_recorded", Recorded)
+api.gate_register(RecordingGate())
+
+ESCALATING = """
+slug: escalating
+steps:
+  - id: fragile
+    flaky: the vendor
+    on_failure: escalate
+  - id: after
+    needs: [fragile]
+    tool: noop
+    with: {value: "{{ steps.fragile.output }}"}
+"""
+
+
+@pytest.fixture(autouse=True)
+def _fresh():
+    heard.clear()
+
+
+def start(make_workflow, operator, source, **ctx) -> Run:
+    run, _ = api.run_start(workflow=make_workflow(source), inputs={}, started_by=operator, ctx=ctx)
+    return run
+
+
+def test_a_failure_under_on_failure_escalate_waits_and_the_handlers_hear_it(
+    make_workflow, operator, drain
+):
+    run = start(make_workflow, operator, ESCALATING)
+    drain()
+
+    run.refresh_from_db()
+    held = StepRun.objects.get(run=run, step_id="fragile")
+    assert (run.status, held.status, held.wait_reason) == (
+        RunStatus.WAITING, StepStatus.WAITING, "escalated",
+    )  # fmt: skip
+    assert held.wait_ref == f"escalation:{held.pk}" and held.error == "the vendor broke"
+    assert heard == [("waiting", "fragile", "escalated", held.wait_ref, "the vendor broke")]
+
+    api.step_override(step_run_id=held.pk, ref=held.wait_ref, output="by hand", by="pilot")
+    drain()
+    run.refresh_from_db()
+    assert run.status == RunStatus.COMPLETED
+    assert StepRun.objects.get(run=run, step_id="after").output == "by hand"
+    assert heard[-1] == ("finished", str(run.pk), RunStatus.COMPLETED)
+
+
+def test_failing_an_escalated_step_from_outside_fails_it_without_escalating_again(
+    make_workflow, operator, drain
+):
+    run = start(make_workflow, operator, ESCALATING)
+    drain()
+    held = StepRun.objects.get(run=run, step_id="fragile")
+
+    api.step_fail(step_run_id=held.pk, ref=held.wait_ref, message="abandoned", by="pilot")
+
+    run.refresh_from_db()
+    held.refresh_from_db()
+    assert (run.status, held.status) == (RunStatus.FAILED, StepStatus.FAILED)
+
+
+def test_a_reviewer_holds_a_success_until_it_is_confirmed_or_corrected(
+    make_workflow, operator, drain
+):
+    source = ESCALATING.replace("    on_failure: escalate\n", "    test_review: {who: legal}\n")
+    confirmed = start(make_workflow, operator, source, ok=True)
+    drain()
+
+    held = StepRun.objects.get(run=confirmed, step_id="fragile")
+    assert (held.status, held.wait_reason, held.output) == (StepStatus.WAITING, "review", "fine")
+    assert heard == [("waiting", "fragile", "review", f"review:{held.pk}", "")]
+    api.step_resume(step_run_id=held.pk, ref=held.wait_ref)
+    drain()
+    assert StepRun.objects.get(run=confirmed, step_id="after").output == "fine"
+
+
+def test_a_gate_decision_s_records_are_saved_with_it(make_workflow, operator, drain):
+    start(make_workflow, operator, "slug: recorded\ntest_recorded: {enabled: true}\n"
+          "steps: [{id: one, tool: noop}, {id: two, tool: noop}]")  # fmt: skip
+    drain()
+
+    saved = User.objects.filter(username__startswith="gate-").values_list("username", flat=True)
+    assert set(saved) == {"gate-one", "gate-two"}
+
+
+def test_cancelling_a_run_is_heard(make_workflow, operator, drain):
+    run = start(make_workflow, operator, ESCALATING)
+    drain()
+
+    api.run_cancel(run_id=run.pk, reason="changed our minds")
+
+    assert heard[-1] == ("finished", str(run.pk), RunStatus.CANCELLED)
