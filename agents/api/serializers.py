@@ -9,7 +9,7 @@ from agents.models import Agent, AgentVersion, LLMCall, Provider
 class BreakerSerializer(serializers.Serializer):
     state = serializers.ChoiceField(choices=["closed", "open", "half-open"])
     failures = serializers.IntegerField(help_text="Failures counted in the current window.")
-    opened_at = serializers.FloatField(allow_null=True, help_text="Unix time it opened.")
+    opened_at = serializers.DateTimeField(allow_null=True, help_text="When it opened.")
 
 
 class ProviderSerializer(serializers.ModelSerializer):
@@ -32,6 +32,10 @@ class AgentVersionSerializer(serializers.ModelSerializer):
         model = AgentVersion
         fields = ["number", "checksum", "published_at", "published_by", "spec"]
         read_only_fields = fields
+
+
+class AgentUpdateInput(serializers.Serializer):
+    enabled = serializers.BooleanField()
 
 
 class AgentSerializer(serializers.ModelSerializer):

@@ -5,6 +5,8 @@ empty list, a 404), who may view but not add or change gets a 403. A run's LLM c
 run: visible exactly when the run is.
 """
 
+from datetime import UTC, datetime
+
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, status
 from rest_framework.response import Response
@@ -15,6 +17,7 @@ from agents.models import Agent, AgentVersion, LLMCall, Provider
 from agents.services import (
     agent_create,
     agent_version_publish,
+    agents_enable,
     provider_breaker_reset,
     provider_save,
 )
@@ -29,7 +32,9 @@ def _visible(user, model) -> bool:
 
 
 def _with_breaker(provider: Provider) -> Provider:
-    provider.breaker = vars(breaker.provider_breaker(provider))
+    state = breaker.provider_breaker(provider)
+    opened = state.opened_at and datetime.fromtimestamp(state.opened_at, tz=UTC)
+    provider.breaker = {**vars(state), "opened_at": opened}
     return provider
 
 
@@ -159,6 +164,18 @@ class AgentView(generics.GenericAPIView):
     @extend_schema(summary="An agent with its current version", responses={200: s.AgentSerializer,
                    **api_errors(404)})  # fmt: skip
     def get(self, request, slug):
+        return Response(s.AgentSerializer(_agent(request.user, slug)).data)
+
+    @extend_schema(
+        summary="Enable or disable an agent",
+        request=s.AgentUpdateInput,
+        responses={200: s.AgentSerializer, **api_errors(400, 403, 404)},
+    )
+    def patch(self, request, slug):
+        agent = _agent(request.user, slug)
+        require(request.user.has_perm("agents.change_agent"), "You may not change agents.")
+        enabled = parsed(s.AgentUpdateInput, request.data)["enabled"]
+        agents_enable(Agent.objects.filter(pk=agent.pk), enabled=enabled, by=request.user)
         return Response(s.AgentSerializer(_agent(request.user, slug)).data)
 
 

@@ -3,6 +3,7 @@ saved when wrong, breakers shown and reset, and a run's calls visible exactly wh
 
 import pytest
 
+from accounts.models import AuditEntry
 from agents import breaker
 from agents.models import Agent, AgentVersion, Provider
 from agents.specs import BreakerSpec
@@ -34,6 +35,9 @@ def test_a_provider_is_created_shown_with_its_breaker_edited_in_place_and_reset(
     assert ops.get("/api/providers/sim/").json()["breaker"]["state"] == "open"
     reset = ops.post("/api/providers/sim/reset/")
     assert reset.json()["breaker"]["state"] == "closed"
+    config = BreakerSpec(failures=1)
+    breaker.breaker_record("sim", config, breaker.breaker_permit("sim", config), ok=False)
+    assert ops.get("/api/providers/sim/").json()["breaker"]["opened_at"].startswith("20")
 
     edited = ops.put("/api/providers/sim/", {"spec": {**SIM, "timeout_s": 5}}, format="json")
     assert edited.json()["spec"]["timeout_s"] == 5
@@ -81,6 +85,9 @@ def test_an_agent_is_versioned_and_an_unchanged_spec_publishes_nothing(ops):
     versions = ops.get("/api/agents/helper/versions/").json()["results"]
     assert [version["number"] for version in versions] == [2, 1]
     assert ops.get("/api/agents/helper/").json()["current_version"]["spec"]["max_tokens"] == 9
+    disabled = ops.patch("/api/agents/helper/", {"enabled": False}, format="json")
+    assert disabled.json()["enabled"] is False
+    assert AuditEntry.objects.filter(action="agent.disable").count() == 1
 
 
 def test_an_invalid_agent_is_a_400_naming_every_path_and_nothing_is_saved(ops):
