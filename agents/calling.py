@@ -149,6 +149,7 @@ def _pair_answer(ledger, version_id, agent: AgentSpec, provider: ProviderSpec, r
         tokens = tokens or (attempt.error and attempt.error.usage) or (0, 0)
         cost = cost_of(provider, model, *tokens)
         api.budget_settle(ledger.context, held["amount"], cost)
+        api.connection_release()  # a retry may wait its backoff next
         held["amount"] = Decimal(0)
         error = attempt.error
         row = ledger.call(
