@@ -6,7 +6,8 @@ internals, a missing key is an error rather than an empty string. A string that 
 string renders to text, bounded in size. What a template may do is bounded too: repetition and
 powers are checked before they run, the lines its compiled code may run in one evaluation are
 counted (a loop inside a loop cannot spin for minutes), and a native value it builds is measured
-as it would be stored (`[[0] * 60000] * 60000` is small in memory, huge as JSON).
+as it would be stored (`[[0] * 60000] * 60000` is small in memory, huge as JSON). A lone
+expression has no loop to count (below), so it runs without the count, about three times faster.
 """
 
 import re
@@ -174,9 +175,13 @@ def _bounded_work(source: str) -> Iterator[None]:
 
 
 def evaluate(source: str, context: dict[str, Any]) -> Any:
+    """The native value of the expression `source`.
+
+    No line count here: an expression's grammar has no loop, macro or block, so its compiled
+    code runs each of its lines once, and whatever it calls (filters, methods) runs outside
+    template frames, where the count never reached; the checks above bound those calls."""
     try:
-        with _bounded_work(source):
-            value = _compiled_expression(source)(**context)
+        value = _compiled_expression(source)(**context)
         if isinstance(value, Undefined):
             str(value)  # StrictUndefined raises here, naming what is missing
     except ExpressionError:
@@ -260,3 +265,40 @@ def references(source: str) -> set[tuple[str, str | None]]:
 
 def expression_references(source: str) -> set[tuple[str, str | None]]:
     return references("{{ " + source + " }}")
+
+
+def expression_paths(source: str) -> set[tuple[str | int, ...]]:
+    """The data an expression reads, each as the path of keys from a context name:
+    `steps.risk.output.score < inputs['limit']` reads ("steps", "risk", "output", "score") and
+    ("inputs", "limit"). A key computed at run time ends its path (`steps[x].output` reads
+    ("steps",) and what `x` reads)."""
+    try:
+        tree = _env.parse("{{ " + source + " }}")
+    except TemplateError as exc:
+        raise ExpressionError(f"syntax error in {source!r}: {exc}") from None
+    read = meta.find_undeclared_variables(tree) - set(_env.globals)
+    lookups = (nodes.Getattr, nodes.Getitem)
+    inner = {id(node.node) for node in tree.find_all(lookups)}
+    paths = set()
+    for node in tree.find_all((*lookups, nodes.Name)):
+        if id(node) not in inner:
+            path = _path_of(node)
+            if path and path[0] in read:
+                paths.add(path)
+    return paths
+
+
+def _path_of(node) -> tuple[str | int, ...]:
+    """Keys from the root name to `node`, cut at the first key that is not a constant."""
+    keys: list = []
+    while isinstance(node, nodes.Getattr | nodes.Getitem):
+        if isinstance(node, nodes.Getattr):
+            keys.append(node.attr)
+        elif isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str | int):
+            keys.append(node.arg.value)
+        else:
+            keys.clear()
+        node = node.node
+    if not isinstance(node, nodes.Name) or node.ctx != "load":
+        return ()
+    return (node.name, *reversed(keys))

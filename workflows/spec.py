@@ -369,6 +369,21 @@ def _semantic_errors(spec: WorkflowSpec, publishing, skip=frozenset()) -> list[S
         if index not in skip:
             errors.extend(_reference_errors(spec, step, f"steps[{index}]"))
     errors.extend(_template_reference_errors(spec, spec.outputs or {}, "outputs", set(positions)))
+    return errors + _plugin_checks(spec, skip)
+
+
+def _plugin_checks(spec: WorkflowSpec, skip) -> list[SpecError]:
+    """What plug-ins' own checks of their fields say, once the fields and the graph are sound."""
+    errors = []
+    for name in spec.model_extra or {}:
+        check = registry.field_check("workflow", name)
+        if check is not None:
+            errors += check(spec, None, spec.extension(name), name)
+    for index, step in enumerate(spec.steps):
+        for name in () if index in skip else step.model_extra or {}:
+            check = registry.field_check("step", name)
+            if check is not None:
+                errors += check(spec, step, step.extension(name), f"steps[{index}].{name}")
     return errors
 
 

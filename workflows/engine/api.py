@@ -23,9 +23,10 @@ it so); workflows/engine/README.md is the guide.
 - Definitions of a plug-in's own (agents, guardians) reuse the spec machinery: spec_load_text
   (bounded YAML/JSON), spec_error_from_pydantic and spec_invalid (errors with their paths),
   spec_checksum, and the one sandboxed template language (template_check, template_render,
-  TemplateError). `load_workflows DIR` loads the folders a plug-in registers with
-  definitions_register (LoadResult: one file's outcome); a run's admin page links the pages a
-  plug-in keeps about it (run_page_register).
+  TemplateError; its lone expressions: expression_check, expression_evaluate, and
+  expression_paths, the data an expression reads). `load_workflows DIR` loads the folders a
+  plug-in registers with definitions_register (LoadResult: one file's outcome); a run's admin
+  page links the pages a plug-in keeps about it (run_page_register).
 """
 
 from config.errors import Conflict, NotFound
@@ -65,7 +66,10 @@ from workflows.engine.registry import (
 from workflows.engine.runs import run_cancel, run_start
 from workflows.engine.steps import step_fail, step_override, step_resume, step_retry, step_skip
 from workflows.expressions import ExpressionError as TemplateError
+from workflows.expressions import compile_expression as expression_check
 from workflows.expressions import compile_template as template_check
+from workflows.expressions import evaluate as expression_evaluate
+from workflows.expressions import expression_paths
 from workflows.expressions import render as template_render
 from workflows.loading import LoadResult
 from workflows.selectors import run_get_visible as run_visible
@@ -113,6 +117,9 @@ __all__ = [
     "definitions_register",
     "event_type_register",
     "executor_register",
+    "expression_check",
+    "expression_evaluate",
+    "expression_paths",
     "gate_register",
     "review_register",
     "run_cancel",

@@ -226,6 +226,12 @@ class GateCheck:
     def context(self) -> dict:
         return self._context()
 
+    def context_reading(self, steps) -> dict:
+        """The context with the outputs of `steps` too (ids of steps a gate's own expressions
+        read, beyond those the step's templates read); built anew on each call."""
+        steps = frozenset(steps)
+        return self._context(steps) if steps else self.context
+
 
 class Gate(Protocol):
     name: str

@@ -28,7 +28,10 @@ def gates_decide(unit: Unit, step: StepSpec) -> Decision | None:
         workflow=unit.run.workflow.slug,
         spec=unit.spec,
         step=step,
-        context=lambda: {**template_context(unit.run, unit.spec, step), "run": _run_facts(unit)},
+        context=lambda reads=(): {
+            **template_context(unit.run, unit.spec, step, reads=reads),
+            "run": _run_facts(unit),
+        },
     )
     for gate in registered:
         try:

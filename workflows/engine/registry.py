@@ -19,6 +19,9 @@ _gates: dict[str, Gate] = {}
 # (`guards:`), each with the model it is validated against at publish.
 _step_fields: dict[str, type[BaseModel]] = {}
 _workflow_fields: dict[str, type[BaseModel]] = {}
+# Their checks beyond the model, run at publish once the graph is sound:
+# check(spec, step or None, value, path) -> list[SpecError].
+_field_checks: dict[tuple[str, str], Callable] = {}
 _event_types: dict[str, str] = {}  # a plug-in's event type -> what its payload holds
 # Called inside the engine's transaction: when a step run starts to wait (contract.Waiting), when
 # a step run is about to succeed (contract.Review: a reviewer may hold it), when a run ends.
@@ -56,25 +59,37 @@ def gates() -> list[Gate]:
     return list(_gates.values())
 
 
-def step_field_register(name: str, model: type[BaseModel]) -> None:
+def step_field_register(name: str, model: type[BaseModel], validate: Callable | None = None):
+    """`validate(spec, step, value, path) -> list[SpecError]`, if given, checks at publish what
+    the model cannot (that the steps a value names need this step, say); `value` is validated."""
     from workflows.spec import StepSpec  # here: spec imports this module
 
     own = {field.alias or key for key, field in StepSpec.model_fields.items()}
     if name in own or name in _executors:
         raise ValueError(f"step field '{name}' is the engine's own or a step kind's")
     _claim(_step_fields, name, model, "step field")
+    if validate is not None:
+        _claim(_field_checks, ("step", name), validate, "step field check")
 
 
 def step_field_model(name: str) -> type[BaseModel] | None:
     return _step_fields.get(name)
 
 
-def workflow_field_register(name: str, model: type[BaseModel]) -> None:
+def workflow_field_register(name: str, model: type[BaseModel], validate: Callable | None = None):
+    """As step_field_register; `validate` is called with step None."""
     _claim(_workflow_fields, name, model, "workflow field")
+    if validate is not None:
+        _claim(_field_checks, ("workflow", name), validate, "workflow field check")
 
 
 def workflow_field_model(name: str) -> type[BaseModel] | None:
     return _workflow_fields.get(name)
+
+
+def field_check(where: str, name: str) -> Callable | None:
+    """The publish-time check of the plug-in field `name` on a "step" or the "workflow"."""
+    return _field_checks.get((where, name))
 
 
 def event_type_register(name: str, payload: str) -> None:
