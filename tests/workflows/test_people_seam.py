@@ -2,16 +2,19 @@
 starts to wait, a failing step with `on_failure: escalate` waits for a decision, reviewers hold a
 success for someone to confirm, gates' decisions save their records, and run ends are heard."""
 
+import uuid
+
 import pytest
 from pydantic import BaseModel, ConfigDict
 
 from accounts.models import User
 from workflows.engine import api
-from workflows.models import Run, RunStatus, StepRun, StepStatus
+from workflows.models import Run, RunEvent, RunStatus, StepRun, StepStatus
 
 pytestmark = pytest.mark.django_db
 
 heard: list = []
+noting: set[str] = set()  # runs whose end the handler writes an event about
 
 
 class FlakyFields(BaseModel):
@@ -39,6 +42,8 @@ class Flaky:
 
 def _waiting_heard(waiting):
     heard.append(("waiting", waiting.step.id, waiting.reason, waiting.ref, waiting.message))
+    if waiting.step.id == "fragile":
+        waiting.event("test.parked", {"ref": waiting.ref})
 
 
 def _review(review):
@@ -47,8 +52,10 @@ def _review(review):
     return None
 
 
-def _finished(run_id, status):
+def _finished(run_id, status, event):
     heard.append(("finished", run_id, status))
+    if run_id in noting:
+        event("test.ended", {"status": status})
 
 
 class ReviewField(BaseModel):
@@ -74,6 +81,9 @@ class Recorded(BaseModel):
     enabled: bool
 
 
+api.event_type_register("test.parked", "ref")
+api.event_type_register("test.ended", "status")
+api.event_type_register("test.noted", "note")
 api.executor_register(Flaky())
 api.step_waiting_register(_waiting_heard)
 api.review_register(_review)
@@ -172,3 +182,46 @@ def test_cancelling_a_run_is_heard(make_workflow, operator, drain):
     api.run_cancel(run_id=run.pk, reason="changed our minds")
 
     assert heard[-1] == ("finished", str(run.pk), RunStatus.CANCELLED)
+
+
+def _types(run) -> list[str]:
+    return list(RunEvent.objects.filter(run=run).order_by("seq").values_list("type", flat=True))
+
+
+def test_handlers_write_their_events_with_the_park_and_the_end(make_workflow, operator, drain):
+    run = start(make_workflow, operator, ESCALATING)
+    drain()
+    parked = RunEvent.objects.get(run=run, type="test.parked")
+    assert parked.payload == {"ref": StepRun.objects.get(run=run, step_id="fragile").wait_ref}
+    noting.add(str(run.pk))
+
+    api.run_cancel(run_id=run.pk)
+
+    types = _types(run)
+    assert types.index("step.waiting") < types.index("test.parked")
+    assert types[types.index("test.ended") - 1] == "run.status"
+    assert RunEvent.objects.get(run=run, type="test.ended").payload == {"status": "CANCELLED"}
+
+
+def test_a_plug_in_adds_an_event_of_its_own_type_to_a_run_even_an_ended_one(
+    make_workflow, operator, drain
+):
+    run = start(make_workflow, operator, ESCALATING)
+    drain()
+    api.run_cancel(run_id=run.pk)
+
+    api.run_event_add(run_id=run.pk, event_type="test.noted", payload={"note": "late"})
+
+    last = RunEvent.objects.filter(run=run).order_by("-seq").first()
+    assert (last.type, last.payload, last.seq) == ("test.noted", {"note": "late"}, len(_types(run)))
+    with pytest.raises(ValueError, match="not registered"):
+        api.run_event_add(run_id=run.pk, event_type="test.unknown", payload={})
+    with pytest.raises(api.NotFound):
+        api.run_event_add(run_id=uuid.uuid4(), event_type="test.noted", payload={})
+
+
+def test_runs_visible_is_the_queryset_of_runs_a_user_may_view(make_workflow, operator, make_user):
+    run = start(make_workflow, operator, ESCALATING)
+
+    assert list(api.runs_visible(operator)) == [run]
+    assert not api.runs_visible(make_user("pilot")).exists()

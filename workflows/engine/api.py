@@ -14,8 +14,11 @@ it so); workflows/engine/README.md is the guide.
 - Services that move a waiting step from outside: step_resume, step_override, step_fail,
   step_skip, step_retry. Each is atomic, raises Conflict when the step run is no longer waiting
   on the reference the caller quotes, and dispatches what comes next when it commits.
-- Runs: run_start, run_cancel, run_visible. Events: engine.events documents every type and its
-  payload; a plug-in's outcomes carry events of the types it registers (`event_type_register`).
+- Runs: run_start, run_cancel, run_visible (one run, or NotFound), runs_visible (the queryset of
+  runs a user may view). Events: engine.events documents every type and its payload; a
+  plug-in's outcomes carry events of the types it registers (`event_type_register`), handlers
+  write them with `Waiting.event` / `Review.event` / the run-end handler's `event`, and
+  `run_event_add` writes one in a transaction of its own.
 - Budgets: an attempt holds its worst case before spending (budget_reserve), then settles it
   to what it spent (budget_settle); engine.budget explains why nothing can overshoot or leak.
 - Leased executors waiting on the network let their database connection go first
@@ -51,6 +54,7 @@ from workflows.engine.contract import (
     Waiting,
 )
 from workflows.engine.events import EVENT_TYPES
+from workflows.engine.plugin_events import run_event_add
 from workflows.engine.registry import (
     definitions_register,
     event_type_register,
@@ -73,6 +77,7 @@ from workflows.expressions import expression_paths
 from workflows.expressions import render as template_render
 from workflows.loading import LoadResult
 from workflows.selectors import run_get_visible as run_visible
+from workflows.selectors import runs_visible_to as runs_visible
 from workflows.spec import (
     Publishing,
     SpecError,
@@ -123,10 +128,12 @@ __all__ = [
     "gate_register",
     "review_register",
     "run_cancel",
+    "run_event_add",
     "run_finished_register",
     "run_page_register",
     "run_start",
     "run_visible",
+    "runs_visible",
     "spec_checksum",
     "spec_error_from_pydantic",
     "spec_invalid",

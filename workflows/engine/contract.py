@@ -197,6 +197,8 @@ class Waiting:
     output: Any
     started_by_id: int | None
     context: Callable[[], dict]  # the step's template context (inputs, state, steps), on call
+    # event(type, payload): a run event of a type the plug-in registered, written with the park
+    event: Callable[[str, dict], None]
 
 
 @dataclass(frozen=True)
@@ -211,6 +213,9 @@ class Review:
     iteration: int
     output: Any
     started_by_id: int | None
+    context: Callable[[], dict]  # the step's template context, on call
+    # event(type, payload): a run event of a type the plug-in registered, written with the success
+    event: Callable[[str, dict], None]
 
 
 class GateCheck:

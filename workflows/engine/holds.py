@@ -10,6 +10,7 @@ succeed, its output proposed for someone to confirm or correct.
 
 from workflows.engine.context import template_context
 from workflows.engine.contract import Review, Wait, Waiting
+from workflows.engine.plugin_events import event_writer
 from workflows.engine.registry import reviewers, waiting_handlers
 from workflows.engine.transitions import step_run_transition
 from workflows.engine.unit import Unit
@@ -38,7 +39,7 @@ def step_run_park(
         iteration=step_run.iteration, attempt=step_run.attempt, reason=wait.reason,
         ref=wait.ref, message=message, details=details or {}, output=wait.output,
         started_by_id=unit.run.started_by_id,
-        context=lambda: template_context(unit.run, unit.spec, step),
+        context=lambda: template_context(unit.run, unit.spec, step), event=event_writer(unit),
     )  # fmt: skip
     for handler in waiting_handlers():
         handler(waiting)
@@ -50,10 +51,11 @@ def escalation_ref(step_run: StepRun) -> str:
 
 def review_hold(unit: Unit, step_run: StepRun, output) -> Wait | None:
     """The first reviewer's Wait for this success, or None to let it count."""
+    step = unit.spec.step(step_run.step_id)
     review = Review(
-        run_id=str(unit.run.pk), step_run_id=step_run.pk,
-        step=unit.spec.step(step_run.step_id), iteration=step_run.iteration, output=output,
-        started_by_id=unit.run.started_by_id,
+        run_id=str(unit.run.pk), step_run_id=step_run.pk, step=step,
+        iteration=step_run.iteration, output=output, started_by_id=unit.run.started_by_id,
+        context=lambda: template_context(unit.run, unit.spec, step), event=event_writer(unit),
     )  # fmt: skip
     for reviewer in reviewers():
         wait = reviewer(review)

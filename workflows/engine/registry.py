@@ -127,7 +127,8 @@ def review_register(reviewer: Callable) -> None:
 
 
 def run_finished_register(handler: Callable) -> None:
-    """`handler(run_id: str, status: str)` runs in the transaction that ends a run."""
+    """`handler(run_id: str, status: str, event)` runs in the transaction that ends a run;
+    `event(type, payload)` writes a run event of a type the plug-in registered, with the end."""
     _add(_run_finished_handlers, handler)
 
 

@@ -6,6 +6,7 @@ from django.utils import timezone
 
 from config.errors import Conflict
 from workflows import metrics
+from workflows.engine.plugin_events import event_writer
 from workflows.engine.registry import run_finished_handlers
 from workflows.engine.rows import row_update
 from workflows.engine.unit import Unit
@@ -39,13 +40,14 @@ def run_transition(unit: Unit, to: str, *, reason: str = "", **payload) -> None:
         fields.append("finished_at")
         workflow_slug = run.workflow.slug
         transaction.on_commit(lambda: metrics.run_finished(workflow_slug, to))
-        for handler in run_finished_handlers():
-            handler(str(run.pk), to)
     row_update(run, fields)
     event = {"from": source, "to": to, **payload}
     if reason:
         event["reason"] = reason
     unit.event("run.status", event)
+    if to in RUN_TERMINAL:
+        for handler in run_finished_handlers():  # their events follow the end's
+            handler(str(run.pk), to, event_writer(unit))
 
 
 def step_run_transition(unit: Unit, step_run: StepRun, to: str, *, fields=(), **payload) -> None:
