@@ -26,6 +26,14 @@ class Outcome(models.TextChoices):
     ESCALATE = "escalate"
 
 
+class OnError(models.TextChoices):
+    """What a guardian that fails decides."""
+
+    BLOCK = "block"
+    ESCALATE = "escalate"
+    ALLOW = "allow"
+
+
 class Guardian(models.Model):
     slug = models.SlugField(max_length=100, unique=True)
     current_version = models.ForeignKey(
@@ -51,7 +59,7 @@ class GuardianVersion(models.Model):
     number = models.PositiveIntegerField()
     kind = models.CharField(max_length=32, choices=Kind.choices)
     config = models.JSONField(default=dict)
-    on_error = models.CharField(max_length=16, choices=Outcome.choices, default=Outcome.BLOCK)
+    on_error = models.CharField(max_length=16, choices=OnError.choices, default=OnError.BLOCK)
     spec = models.JSONField(help_text="The validated spec (guardians.specs.GuardianSpec).")
     checksum = models.CharField(max_length=64)
     published_by = models.ForeignKey(

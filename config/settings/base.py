@@ -246,6 +246,8 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "RunStatusEnum": "workflows.models.RunStatus",
         "StepStatusEnum": "workflows.models.StepStatus",
+        "GuardianOutcomeEnum": "guardians.models.Outcome",
+        "GuardianOnErrorEnum": "guardians.models.OnError",
     },
     # Swagger UI's assets come from static/ (drf-spectacular-sidecar), never from a CDN.
     "SWAGGER_UI_DIST": "SIDECAR",

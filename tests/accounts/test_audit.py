@@ -15,6 +15,8 @@ from agents.services import (
     provider_breaker_reset,
     provider_save,
 )
+from guardians.models import Guardian
+from guardians.services import guardian_create, guardian_version_publish
 from tests.workflows.test_api import client_for
 from workflows.engine import api
 from workflows.models import Workflow
@@ -25,6 +27,7 @@ pytestmark = pytest.mark.django_db
 FLOW = "slug: audited\nsteps: [{id: a, tool: noop}]\n"
 SIM = {"slug": "sim", "kind": "simulated"}
 AGENT = {"slug": "helper", "prompt": "hi", "chain": [{"provider": "sim", "model": "m"}]}
+GUARDIAN = {"slug": "audit-point", "kind": "PASS_THRU"}
 
 
 def _workflow(user) -> Workflow:
@@ -70,6 +73,11 @@ PRIVILEGED = {
     "agent.disable": (
         _agent,
         lambda u, a: agents_enable(Agent.objects.filter(pk=a.pk), enabled=False, by=u),
+    ),
+    "guardian.publish": (lambda u: None, lambda u, _: guardian_create(source=GUARDIAN, by=u)),
+    "guardian.publish (version)": (
+        lambda u: Guardian.objects.first() or guardian_create(source=GUARDIAN, by=u),
+        lambda u, g: guardian_version_publish(guardian=g, source={**GUARDIAN, "name": "v2"}, by=u),
     ),
     "permission.grant": (
         _workflow,
