@@ -7,8 +7,6 @@ Versions and calls are history: read-only. Breakers are shown and reset here.
 
 import json
 
-import yaml
-from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Sum
@@ -25,40 +23,7 @@ from agents.services import (
     provider_breaker_reset,
     provider_save,
 )
-from config.errors import ChameleonError, error_lines
-from config.forms import spec_field
-
-
-class SpecForm(forms.ModelForm):
-    spec_source = spec_field(rows=24)
-    author = None  # set per request by the admin's get_form
-
-    class Meta:
-        fields = ()
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        spec = self.current_spec()
-        if spec:
-            self.fields["spec_source"].initial = yaml.safe_dump(spec, sort_keys=False)
-
-    def current_spec(self) -> dict | None:
-        raise NotImplementedError
-
-    def saved(self, source: str):
-        """Save through the service; return the instance."""
-        raise NotImplementedError
-
-    def clean(self):
-        cleaned = super().clean()
-        source = (cleaned.get("spec_source") or "").replace("\r\n", "\n")
-        if source:
-            try:
-                self.instance = self.saved(source)
-            except ChameleonError as exc:
-                for line in error_lines(exc):
-                    self.add_error("spec_source", line)
-        return cleaned
+from config.forms import SpecForm
 
 
 class ProviderForm(SpecForm):

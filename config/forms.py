@@ -1,6 +1,9 @@
 """Form pieces the admins share."""
 
+import yaml
 from django import forms
+
+from config.errors import ChameleonError, error_lines
 
 
 def spec_field(*, rows: int, placeholder: str = "") -> forms.CharField:
@@ -10,3 +13,38 @@ def spec_field(*, rows: int, placeholder: str = "") -> forms.CharField:
     if placeholder:
         attrs["placeholder"] = placeholder
     return forms.CharField(label="Spec (YAML or JSON)", strip=False, widget=forms.Textarea(attrs))
+
+
+class SpecForm(forms.ModelForm):
+    """A definition saved from its spec through its service, from `clean()`, so every spec
+    error lands on the form with its path and nothing is saved."""
+
+    spec_source = spec_field(rows=24)
+    author = None  # set per request by the admin's get_form
+
+    class Meta:
+        fields = ()
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        spec = self.current_spec()
+        if spec:
+            self.fields["spec_source"].initial = yaml.safe_dump(spec, sort_keys=False)
+
+    def current_spec(self) -> dict | None:
+        raise NotImplementedError
+
+    def saved(self, source: str):
+        """Save through the service; return the instance."""
+        raise NotImplementedError
+
+    def clean(self):
+        cleaned = super().clean()
+        source = (cleaned.get("spec_source") or "").replace("\r\n", "\n")
+        if source:
+            try:
+                self.instance = self.saved(source)
+            except ChameleonError as exc:
+                for line in error_lines(exc):
+                    self.add_error("spec_source", line)
+        return cleaned
