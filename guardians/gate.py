@@ -93,39 +93,37 @@ def _decision(slug: str, version, verdict: Verdict, records: list):
 
 
 def guard_check(spec, step, value: GuardSlugs, path: str) -> list[api.SpecError]:
-    """At publish: every guardian named exists; on a step, its routes need the step and its
-    heads run before it; on the workflow (asked before every step), it names no step."""
+    """At publish: every guardian named exists; on a step, its routes need the step, and the
+    steps its rules and heads read run before it; on the workflow (asked before every step),
+    it routes nowhere and has no heads."""
     versions = versions_current(value.root)
     errors = []
     for index, slug in enumerate(value.root):
         where = f"{path}[{index}]"
-        version = versions.get(slug)
-        if version is None:
+        if slug not in versions:
             errors.append(api.SpecError(where, f"unknown guardian '{slug}'"))
             continue
-        evaluator = prepared(version)
-        routes, heads = evaluator.routes(), evaluator.heads()
-        if step is None:
-            if routes or heads:
-                message = f"guardian '{slug}' names the steps of one branch or join: use guard:"
-                errors.append(api.SpecError(where, message))
-            continue
-        needing = set(spec.graph.dependents.get(step.id, ()))
         errors += [
-            api.SpecError(
-                where, f"guardian '{slug}' routes to '{target}', which does not need '{step.id}'"
-            )  # fmt: skip
-            for target in sorted(routes - needing)
-        ]
-        upstream = spec.graph.ancestors(step.id)
-        errors += [
-            api.SpecError(
-                where,
-                f"guardian '{slug}' reads head '{head}', which does not run before '{step.id}'",
-            )  # fmt: skip
-            for head in sorted(heads - upstream)
+            api.SpecError(where, f"guardian '{slug}' {problem}")
+            for problem in _misfits(spec, step, prepared(versions[slug]))
         ]
     return errors
+
+
+def _misfits(spec, step, evaluator) -> list[str]:
+    routes, heads = evaluator.routes(), evaluator.heads()
+    if step is None:
+        return ["names the steps of one branch or join: use guard:"] if routes or heads else []
+    needing = set(spec.graph.dependents.get(step.id, ()))
+    upstream = spec.graph.ancestors(step.id)
+    read = {path[1] for path in evaluator.paths() if path[0] == "steps" and len(path) > 1}
+    return [
+        *(f"routes to '{to}', which does not need '{step.id}'" for to in sorted(routes - needing)),
+        *(f"reads head '{head}', which does not run before '{step.id}'"
+          for head in sorted(heads - upstream)),
+        *(f"reads steps.{other}, which does not run before '{step.id}'"
+          for other in sorted(read - upstream - heads)),
+    ]  # fmt: skip
 
 
 def gate_install() -> None:

@@ -165,9 +165,10 @@ def test_a_route_to_a_step_that_does_not_need_the_guarded_step_is_refused_at_pub
 ):
     guardian("astray", "DIRECTIONAL_FILTER", {"rules": [{"when": "true", "route": ["risk"]}]})
     guardian("heads", "CERBERUS", {"heads": ["left", "risk"], "agree_on": "score"})
+    guardian("ahead", "CRITERIA_GATE", {"all": ["steps.right.output.ok", "steps.risk.output"]})
 
     with pytest.raises(InvalidInput) as caught:
-        make_workflow(scored(guard="astray, heads, nobody", guards="astray"))
+        make_workflow(scored(guard="astray, heads, nobody, ahead", guards="astray"))
 
     assert caught.value.details == {
         "guards[0]": ["guardian 'astray' names the steps of one branch or join: use guard:"],
@@ -176,4 +177,7 @@ def test_a_route_to_a_step_that_does_not_need_the_guarded_step_is_refused_at_pub
             "guardian 'heads' reads head 'left', which does not run before 'decide'"
         ],  # fmt: skip
         "steps[1].guard[2]": ["unknown guardian 'nobody'"],
+        "steps[1].guard[3]": [
+            "guardian 'ahead' reads steps.right, which does not run before 'decide'"
+        ],  # fmt: skip
     }
