@@ -159,3 +159,20 @@ def test_a_run_s_decisions_are_listed_for_those_who_see_the_run(ops, operator, m
     assert api.run_visible(user=operator, run_id=run["id"]).status == "WAITING"
     stranger = client_for(make_user("pilot"))
     assert_error(stranger.get(f"/api/runs/{run['id']}/decisions/"), 404)
+
+
+def test_listing_a_run_s_decisions_costs_the_same_queries_however_many_there_are(
+    ops, operator, drain, django_assert_max_num_queries
+):
+    ops.post("/api/guardians/", {"spec": {"slug": "audit-point", "kind": "PASS_THRU"}},
+             format="json")  # fmt: skip
+    steps = ", ".join(f"{{id: s{i}, tool: noop}}" for i in range(12))
+    ops.post("/api/workflows/", {"spec": f"slug: audited\nguards: [audit-point]\nsteps: [{steps}]"},
+             format="json")  # fmt: skip
+    run = ops.post("/api/workflows/audited/runs/", {"inputs": {}}, format="json").json()
+    drain()
+
+    with django_assert_max_num_queries(6):
+        listed = ops.get(f"/api/runs/{run['id']}/decisions/").json()["results"]
+
+    assert len(listed) == 12 and {d["guardian"] for d in listed} == {"audit-point"}
