@@ -5,6 +5,15 @@ import hmac
 from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse
 from django_prometheus.exports import ExportToDjangoView
+from prometheus_client import CollectorRegistry, generate_latest
+
+# Collectors that read the database when scraped (a count of open rows is the same whichever
+# process counts it), which prometheus_client's multiprocess files cannot carry.
+_scraped = CollectorRegistry(auto_describe=False)
+
+
+def scrape_collector_register(collector) -> None:
+    _scraped.register(collector)
 
 
 def metrics(request: HttpRequest) -> HttpResponse:
@@ -18,4 +27,6 @@ def metrics(request: HttpRequest) -> HttpResponse:
     scraper = bool(token) and hmac.compare_digest(sent.encode(), f"Bearer {token}".encode())
     if not (scraper or request.user.is_staff):
         raise Http404
-    return ExportToDjangoView(request)
+    response = ExportToDjangoView(request)
+    response.content += generate_latest(_scraped)
+    return response

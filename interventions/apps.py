@@ -3,3 +3,23 @@ from django.apps import AppConfig
 
 class InterventionsConfig(AppConfig):
     name = "interventions"
+    verbose_name = "Interventions"
+
+    def ready(self):
+        from config.metrics import scrape_collector_register
+        from interventions import opening
+        from interventions.executor import HumanExecutor
+        from interventions.lifecycle import EVENT_PAYLOAD, EVENTS
+        from interventions.metrics import OpenInterventions
+        from interventions.specs import EscalationTask, ReviewTask
+        from workflows.engine import api
+
+        api.executor_register(HumanExecutor())
+        api.step_field_register("review", ReviewTask)
+        api.step_field_register("escalation", EscalationTask)
+        api.step_waiting_register(opening.step_waiting)
+        api.review_register(opening.step_reviewed)
+        api.run_finished_register(opening.run_finished)
+        for event_type, payload in EVENTS.values():
+            api.event_type_register(event_type, ", ".join(filter(None, [EVENT_PAYLOAD, payload])))
+        scrape_collector_register(OpenInterventions())

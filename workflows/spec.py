@@ -466,6 +466,13 @@ def _sources(step: StepSpec, path: str):
         yield f"{path}.repeat.until", step.repeat.until, True
     yield from _template_strings(step.with_, f"{path}.with")
     yield from _template_strings(step.set, f"{path}.set")
+    # A kind's own fields that are templates too (a human step's prompt), as its executor says.
+    executor = registry.executor_for(step.kind)
+    for dotted in getattr(executor, "template_fields", ()):
+        value = step.model_extra or {}
+        for key in dotted.split("."):
+            value = value.get(key) if isinstance(value, dict) else None
+        yield from _template_strings(value, f"{path}.{dotted}")
 
 
 def _step_reads(step: StepSpec) -> frozenset[str]:

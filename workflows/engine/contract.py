@@ -121,6 +121,9 @@ class StepExecutor(Protocol):
     # The model of the kind's own step fields, the kind's key among them; validated at publish,
     # each error reported with its path (steps[2].tool).
     fields: type[BaseModel]
+    # Optional: dotted paths of its fields that are templates (`human.prompt`): checked at
+    # publish like `with`, and the steps they read are in the step's template context.
+    template_fields: tuple[str, ...]
 
     def validate(self, step: StepSpec, params: BaseModel, path: str, publishing) -> list[SpecError]:
         """Check what the model alone cannot (e.g. a tool's `with` keys); `publishing` is a
@@ -195,6 +198,7 @@ class Waiting:
     message: str
     details: dict
     output: Any
+    input: Any  # the step's `with`, rendered (None: a gate held it before it ran)
     started_by_id: int | None
     context: Callable[[], dict]  # the step's template context (inputs, state, steps), on call
     # event(type, payload): a run event of a type the plug-in registered, written with the park

@@ -38,6 +38,7 @@ def step_run_park(
         run_id=str(unit.run.pk), step_run_id=step_run.pk, step=step,
         iteration=step_run.iteration, attempt=step_run.attempt, reason=wait.reason,
         ref=wait.ref, message=message, details=details or {}, output=wait.output,
+        input=step_run.input,
         started_by_id=unit.run.started_by_id,
         context=lambda: template_context(unit.run, unit.spec, step), event=event_writer(unit),
     )  # fmt: skip

@@ -1,0 +1,60 @@
+"""Reads of interventions that respect who may see them: those of runs the user may view (the
+others do not exist for them), and who among those may act on one."""
+
+from django.contrib.auth.models import Group
+
+from accounts.roles import ADMIN, OPERATOR
+from config.errors import NotFound
+from interventions.models import ACTIVE, Intervention
+from workflows.engine import api
+
+_RELATED = ("assignee", "group", "claimed_by", "resolved_by")
+
+
+def interventions_visible_to(user):
+    return Intervention.objects.filter(run_id__in=api.runs_visible(user).values("pk"))
+
+
+def interventions_queue(
+    *, user, status: str | None = None, type: str | None = None, assignee_me: bool = False,
+    group: str | None = None,
+):  # fmt: skip
+    """The user's visible queue (open and claimed ones unless `status` says), in queue order."""
+    queue = interventions_visible_to(user).select_related(*_RELATED)
+    queue = queue.filter(status=status) if status else queue.filter(status__in=ACTIVE)
+    if type:
+        queue = queue.filter(type=type)
+    if assignee_me:
+        queue = queue.filter(assignee=user)
+    if group:
+        queue = queue.filter(group__name=group)
+    return queue
+
+
+def intervention_get_visible(*, user, intervention_id) -> Intervention:
+    """The intervention, or NotFound alike when it does not exist and when `user` may not view
+    its run."""
+    found = interventions_visible_to(user).select_related(*_RELATED).filter(pk=intervention_id)
+    intervention = found.first()
+    if intervention is None:
+        raise NotFound(f"No intervention '{intervention_id}'.")
+    return intervention
+
+
+def governs(user) -> bool:
+    """Operators and admins may act on any intervention they can see."""
+    return user.is_superuser or user.groups.filter(name__in=(ADMIN, OPERATOR)).exists()
+
+
+def may_act(user, intervention: Intervention) -> bool:
+    """Whether `user` (who can see it) may claim, release, resolve or delegate it: its assignee,
+    a member of its candidate group, or an operator/admin."""
+    if intervention.assignee_id is not None and intervention.assignee_id == user.pk:
+        return True
+    if intervention.group_id is not None and user.groups.filter(pk=intervention.group_id).exists():
+        return True
+    return governs(user)
+
+
+def group_named(name: str | None) -> Group | None:
+    return Group.objects.filter(name=name).first() if name else None
