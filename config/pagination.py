@@ -30,3 +30,7 @@ class NewestVersionFirst(_Cursor):
 
 class OldestFirst(_Cursor):
     ordering = ("at", "id")
+
+
+class QueueOrder(_Cursor):
+    ordering = "queue_key"  # interventions: priority, due time, age (one unique key)

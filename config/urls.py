@@ -19,6 +19,7 @@ api = [
     ),
     path("", include("workflows.api.urls")),
     path("", include("agents.api.urls")),
+    path("", include("interventions.api.urls")),
     path("", include("guardians.api.urls")),
     path("", include("accounts.api.urls")),
 ]

@@ -28,15 +28,15 @@ EVENT_PAYLOAD = "intervention (id), type, step, by (a username, '' for the syste
 
 
 def intervention_transition(
-    intervention: Intervention, to: str, *, act: str, actor, fields=(), event=None, **payload
+    intervention: Intervention, target: str, *, act: str, actor, fields=(), event=None, **payload
 ) -> None:
-    """Move the (locked) intervention to status `to`, saving `fields` set by the caller; or
+    """Move the (locked) intervention to status `target`, saving `fields` set by the caller; or
     raise Conflict, saying why, and change nothing."""
     assert connection.in_atomic_block, "inside the act's transaction, the row locked"
     source = intervention.status
-    if to not in TRANSITIONS[source]:
-        raise stale(intervention, to)
-    intervention.status = to
+    if target not in TRANSITIONS[source]:
+        raise stale(intervention, target)
+    intervention.status = target
     intervention.save(update_fields=["status", *fields])
     intervention_recorded(
         intervention, act, actor=actor, before={"status": source}, event=event, **payload
