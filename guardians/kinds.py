@@ -47,13 +47,15 @@ class PassThru(Evaluator):
 @evaluator("CRITERIA_GATE")
 class CriteriaGate(Evaluator):
     """Every `all` rule and one `any` rule (if there are any) must hold. The rules run as one
-    expression listing their values: one call into the sandbox per evaluation."""
+    expression listing whether each holds: one call into the sandbox per evaluation (the
+    conditional tests each rule inside it, so a rule reading nothing there raises there)."""
 
     def __init__(self, config):
         super().__init__(config)
         self.rules = [(f"all[{i}]", rule) for i, rule in enumerate(config.all)]
         self.rules += [(f"any[{i}]", rule) for i, rule in enumerate(config.any)]
-        self.source = "[" + ", ".join(f"({rule})" for _, rule in self.rules) + "]"
+        self.source = "[" + ", ".join(f"(true if ({rule}) else false)" for _, rule in self.rules)
+        self.source += "]"
         api.expression_check(self.source)
         self._paths = sorted(_paths_of(*(rule for _, rule in self.rules)), key=path_text)
 

@@ -271,7 +271,8 @@ def expression_paths(source: str) -> set[tuple[str | int, ...]]:
     """The data an expression reads, each as the path of keys from a context name:
     `steps.risk.output.score < inputs['limit']` reads ("steps", "risk", "output", "score") and
     ("inputs", "limit"). A key computed at run time ends its path (`steps[x].output` reads
-    ("steps",) and what `x` reads)."""
+    ("steps",) and what `x` reads); a method called is not read (`inputs.name.upper()` reads
+    ("inputs", "name"))."""
     try:
         tree = _env.parse("{{ " + source + " }}")
     except TemplateError as exc:
@@ -279,9 +280,12 @@ def expression_paths(source: str) -> set[tuple[str | int, ...]]:
     read = meta.find_undeclared_variables(tree) - set(_env.globals)
     lookups = (nodes.Getattr, nodes.Getitem)
     inner = {id(node.node) for node in tree.find_all(lookups)}
+    called = {id(node.node) for node in tree.find_all(nodes.Call)}
     paths = set()
     for node in tree.find_all((*lookups, nodes.Name)):
         if id(node) not in inner:
+            if id(node) in called and isinstance(node, nodes.Getattr):
+                node = node.node
             path = _path_of(node)
             if path and path[0] in read:
                 paths.add(path)

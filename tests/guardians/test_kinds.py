@@ -138,7 +138,7 @@ def test_a_composite_chains_the_current_versions_of_others(guardian, mode, outco
 def test_a_guardian_that_raises_records_the_error_and_applies_on_error(guardian):
     blocking = guardian("reads-missing", "CRITERIA_GATE", {"all": ["steps.risk.output.nope > 1"]})
     lenient = guardian("lenient", "CRITERIA_GATE", {
-        "all": ["true", "steps.gone.output > 1"]}, on_error="escalate")  # fmt: skip
+        "all": ["true", "steps.risk.output.gone"]}, on_error="escalate")  # fmt: skip
 
     verdict = evaluate(blocking, _context())
     second = evaluate(lenient, _context())

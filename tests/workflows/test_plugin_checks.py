@@ -106,3 +106,7 @@ def test_lone_expressions_are_checked_evaluated_and_say_what_they_read():
         ("inputs", "limit"),
     }
     assert api.expression_paths("steps[inputs.k].output[0]") == {("steps",), ("inputs", "k")}
+    assert api.expression_paths("inputs.name.upper() == inputs.xs[1:]") == {
+        ("inputs", "name"),
+        ("inputs", "xs"),
+    }
