@@ -17,6 +17,14 @@ from agents.services import (
 )
 from guardians.models import Guardian
 from guardians.services import guardian_create, guardian_version_publish
+from interventions.models import Intervention
+from interventions.services import (
+    intervention_claim,
+    intervention_delegate,
+    intervention_release,
+    intervention_resolve,
+)
+from tests.conftest import drain
 from tests.workflows.test_api import client_for
 from workflows.engine import api
 from workflows.models import Workflow
@@ -43,6 +51,29 @@ def _run(user):
 def _agent(user) -> Agent:
     provider_save(source=SIM, by=user)
     return Agent.objects.filter(slug="helper").first() or agent_create(source=AGENT, by=user)
+
+
+ASKING = "slug: asking\nsteps: [{id: ask, human: {type: approval, approvals: 2}}]\n"
+
+
+def _asking(user):
+    workflow = Workflow.objects.filter(slug="asking").first() or workflow_create(
+        source=ASKING, created_by=user
+    )
+    return api.run_start(workflow=workflow, inputs={}, started_by=user)[0]
+
+
+def _intervention(user, *, claimed=False) -> Intervention:
+    run = _asking(user)
+    drain()
+    intervention = Intervention.objects.get(run_id=run.pk)
+    if claimed:
+        intervention_claim(intervention_id=intervention.pk, user=user)
+    return intervention
+
+
+def _resolve(user, intervention, decision="reject"):
+    return intervention_resolve(intervention_id=intervention.pk, user=user, decision=decision)
 
 
 # action -> (setup returning what the act needs, the act)
@@ -79,6 +110,22 @@ PRIVILEGED = {
         lambda u: Guardian.objects.first() or guardian_create(source=GUARDIAN, by=u),
         lambda u, g: guardian_version_publish(guardian=g, source={**GUARDIAN, "name": "v2"}, by=u),
     ),
+    "intervention.open": (lambda u: None, lambda u, _: _intervention(u)),
+    "intervention.claim": (
+        _intervention,
+        lambda u, i: intervention_claim(intervention_id=i.pk, user=u),
+    ),
+    "intervention.release": (
+        lambda u: _intervention(u, claimed=True),
+        lambda u, i: intervention_release(intervention_id=i.pk, user=u),
+    ),
+    "intervention.approve": (_intervention, lambda u, i: _resolve(u, i, "approve")),
+    "intervention.resolve": (_intervention, _resolve),
+    "intervention.delegate": (
+        _intervention,
+        lambda u, i: intervention_delegate(intervention_id=i.pk, user=u, to=u.username),
+    ),
+    "intervention.cancel": (_intervention, lambda u, i: api.run_cancel(run_id=i.run_id, by=u)),
     "permission.grant": (
         _workflow,
         lambda u, w: assign_perm("view_workflow", Group.objects.get(name="viewer"), w),

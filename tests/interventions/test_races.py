@@ -1,0 +1,111 @@
+"""Answers at the same moment, on real transactions in threads: exactly one wins."""
+
+import threading
+
+import pytest
+from django.db import connection, transaction
+
+from config.errors import Conflict
+from interventions.models import Intervention, Status
+from interventions.services import intervention_resolve
+from tests.interventions.conftest import waiting_on
+from tests.interventions.test_flows import APPROVAL
+from tests.workflows.test_api import client_for
+from workflows.engine import api
+from workflows.models import Run, RunStatus, StepRun
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _together(*calls) -> list:
+    """Run the calls at once, each on its own thread and connection; return their results."""
+    barrier, results = threading.Barrier(len(calls), timeout=10), [None] * len(calls)
+
+    def call(index, function):
+        try:
+            barrier.wait()
+            results[index] = function()
+        except Conflict as exc:
+            results[index] = exc
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=call, args=item) for item in enumerate(calls)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    return results
+
+
+def test_two_answers_at_once_one_gets_200_and_the_other_409(start, drain, pilot, operator):
+    run = start(APPROVAL)
+    drain()
+    intervention = waiting_on(run)
+    url = f"/api/interventions/{intervention.pk}/resolve/"
+
+    def answer(user, decision):
+        client = client_for(user)
+        client.get(url)  # its middleware loaded here: django-prometheus' is not thread-safe
+        return lambda: client.post(url, {"decision": decision}, format="json")
+
+    responses = _together(answer(pilot, "approve"), answer(operator, "reject"))
+
+    codes = sorted(response.status_code for response in responses)
+    assert codes == [200, 409]
+    won = next(response for response in responses if response.status_code == 200).json()
+    intervention.refresh_from_db()
+    assert intervention.resolution["decision"] == won["resolution"]["decision"]
+    step = StepRun.objects.get(run=run, step_id="ask")
+    assert step.output["decision"] == won["resolution"]["decision"]
+
+
+def test_an_answer_racing_the_run_s_cancel_leaves_one_outcome(start, drain, pilot):
+    run = start(APPROVAL)
+    drain()
+    intervention = waiting_on(run)
+
+    outcomes = _together(
+        lambda: intervention_resolve(intervention_id=intervention.pk, user=pilot,
+                                     decision="approve"),
+        lambda: api.run_cancel(run_id=run.pk),
+    )  # fmt: skip
+
+    intervention.refresh_from_db()
+    run.refresh_from_db()
+    assert run.status == RunStatus.CANCELLED
+    if isinstance(outcomes[0], Conflict):
+        assert intervention.status == Status.CANCELLED
+    else:
+        assert intervention.status == Status.RESOLVED
+
+
+def test_an_answer_held_while_its_run_ends_cancels_it_and_gets_409(start, drain, pilot):
+    run = start(APPROVAL)
+    drain()
+    intervention = waiting_on(run)
+    held, cancelled = threading.Event(), threading.Event()
+
+    def hold():  # as a resolution in progress does: the row locked
+        try:
+            with transaction.atomic():
+                Intervention.objects.select_for_update().get(pk=intervention.pk)
+                held.set()
+                cancelled.wait(timeout=10)
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    held.wait(timeout=10)
+    api.run_cancel(run_id=run.pk)  # skips the held row instead of waiting for it
+    cancelled.set()
+    holder.join(timeout=10)
+    assert Intervention.objects.get(pk=intervention.pk).status == Status.OPEN
+
+    with pytest.raises(Conflict) as late:
+        intervention_resolve(intervention_id=intervention.pk, user=pilot, decision="approve")
+
+    assert late.value.code == "run_finished"
+    assert Intervention.objects.get(pk=intervention.pk).status == Status.CANCELLED
+    assert Run.objects.get(pk=run.pk).status == RunStatus.CANCELLED
