@@ -27,6 +27,8 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "guardians.view_guardian",
         "guardians.view_guardianversion",
         "guardians.view_guardiandecision",
+        "interventions.view_intervention",
+        "interventions.view_interventioncomment",
     ],
     PILOT: [],
     VIEWER: [],

@@ -1,0 +1,36 @@
+"""Interventions in the operator's console: read-only (people answer them through the API and
+the dashboard, whose services check who may), with their comments."""
+
+from django.contrib import admin
+
+from interventions.models import Intervention, InterventionComment
+
+
+class _ReadOnly:
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class CommentInline(_ReadOnly, admin.TabularInline):
+    model = InterventionComment
+    fields = ("at", "author", "text")
+    readonly_fields = fields
+    extra = 0
+
+
+@admin.register(Intervention)
+class InterventionAdmin(_ReadOnly, admin.ModelAdmin):
+    list_display = ("created_at", "workflow", "step_id", "type", "priority", "status", "group",
+                    "assignee", "claimed_by", "due_at", "resolved_by", "resolved_at")  # fmt: skip
+    list_filter = ("status", "type", "priority", "group", "source")
+    list_select_related = ("group", "assignee", "claimed_by", "resolved_by")
+    search_fields = ("=run_id", "workflow", "step_id", "prompt")
+    date_hierarchy = "created_at"
+    ordering = ("queue_key",)
+    inlines = [CommentInline]
