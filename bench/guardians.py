@@ -55,16 +55,23 @@ def version_ensure(user) -> GuardianVersion:
     return GuardianVersion.objects.select_related("guardian").get(pk=guardian.current_version_id)
 
 
+def _score(i: int) -> float:
+    return (i % 10) / 10 + 0.05  # three in ten are 0.7 or more: the first rule fails
+
+
 def contexts(count: int) -> list[dict]:
     return [
         {
             "inputs": {"budget_usd": 0.5, "document": "contract text"},
             "state": {},
             "ctx": {"now": "2026-01-01T00:00:00+00:00"},
-            "steps": {"risk": {"status": "SUCCEEDED",
-                               "output": {"data": {"score": (i % 10) / 10 + 0.05}}}},  # fmt: skip
-            "run": {"id": f"run-{i}", "status": "RUNNING", "cost_usd": 0.01 * (i % 7),
-                    "age_s": float(i % 600)},  # fmt: skip
+            "steps": {"risk": {"status": "SUCCEEDED", "output": {"data": {"score": _score(i)}}}},
+            "run": {
+                "id": f"run-{i}",
+                "status": "RUNNING",
+                "cost_usd": 0.01 * (i % 7),
+                "age_s": float(i % 600),
+            },
         }
         for i in range(count)
     ]
