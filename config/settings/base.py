@@ -248,6 +248,8 @@ SPECTACULAR_SETTINGS = {
         "StepStatusEnum": "workflows.models.StepStatus",
         "GuardianOutcomeEnum": "guardians.models.Outcome",
         "GuardianOnErrorEnum": "guardians.models.OnError",
+        "InterventionStatusEnum": "interventions.models.Status",
+        "InterventionTypeEnum": "interventions.models.InterventionType",
     },
     # Swagger UI's assets come from static/ (drf-spectacular-sidecar), never from a CDN.
     "SWAGGER_UI_DIST": "SIDECAR",

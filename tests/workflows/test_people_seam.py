@@ -8,6 +8,7 @@ import pytest
 from pydantic import BaseModel, ConfigDict
 
 from accounts.models import User
+from config.errors import InvalidInput
 from workflows.engine import api
 from workflows.models import Run, RunEvent, RunStatus, StepRun, StepStatus
 
@@ -226,3 +227,63 @@ def test_runs_visible_is_the_queryset_of_runs_a_user_may_view(make_workflow, ope
 
     assert list(api.runs_visible(operator)) == [run]
     assert not api.runs_visible(make_user("pilot")).exists()
+
+
+class AskingTask(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    prompt: str
+
+
+class AskingFields(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    asking: AskingTask
+
+
+class Asking:
+    """Waits for a person, its prompt a template (as a `human:` step's)."""
+
+    kind, fields, template_fields = "asking", AskingFields, ("asking.prompt",)
+
+    def validate(self, step, params, path, publishing):
+        return []
+
+    def runs_inline(self, step, params):
+        return True
+
+    def execute(self, context):
+        return api.Wait(reason="person", ref=f"asking:{context.step_run_id}")
+
+
+asked: dict = {}
+
+
+def _asked(waiting):
+    if waiting.step.kind == "asking":
+        prompt = waiting.step.params.asking.prompt
+        asked.update(input=waiting.input, prompt=api.template_render(prompt, waiting.context()))
+
+
+api.executor_register(Asking())
+api.step_waiting_register(_asked)
+
+
+def test_a_kind_s_template_fields_are_checked_at_publish_and_read_the_steps_before_it(
+    make_workflow, operator, drain
+):
+    source = """slug: asking
+steps:
+  - {id: first, tool: noop, with: {value: 5}}
+  - id: ask
+    asking: {prompt: "Is {{ steps.first.output }} right?"}
+    with: {x: "{{ steps.first.output }}"}
+"""
+    with pytest.raises(InvalidInput) as refused:
+        make_workflow(source.replace("steps.first.output }} right", "steps.later.output }} ok"))
+    assert "steps[1].asking.prompt" in refused.value.details
+
+    start(make_workflow, operator, source)
+    drain()
+
+    assert asked == {"input": {"x": 5}, "prompt": "Is 5 right?"}
