@@ -30,8 +30,10 @@ def _locked(intervention_id) -> Intervention:
 
 def _claim_held(intervention: Intervention, user, *, overrule: bool = False) -> None:
     """A claimed intervention is its claimer's until released (operators may overrule)."""
-    claimer = intervention.claimed_by
-    if intervention.status != Status.CLAIMED or claimer == user or (overrule and governs(user)):
+    claimer = intervention.claimed_by  # None: the claimer's account was deleted
+    if intervention.status != Status.CLAIMED or claimer in (None, user):
+        return
+    if overrule and governs(user):
         return
     raise Conflict(
         f"Intervention {intervention.pk} is claimed by {claimer.get_username()}.",
