@@ -1,9 +1,12 @@
 """Intervention metrics: how many are open now (counted from the rows at each scrape, so every
 process agrees) and how long they took to resolve (observed by the process that resolved)."""
 
+import logging
+
 from prometheus_client import Histogram
 from prometheus_client.core import GaugeMetricFamily
 
+logger = logging.getLogger(__name__)
 resolve_seconds = Histogram(
     "chameleon_intervention_resolve_seconds",
     "From an intervention's opening to its resolution.",
@@ -21,6 +24,7 @@ class OpenInterventions:
     priority, counted when scraped."""
 
     def collect(self):
+        from django.db import DatabaseError
         from django.db.models import Count
 
         from interventions.models import ACTIVE, Intervention, Priority
@@ -31,6 +35,11 @@ class OpenInterventions:
             labels=["type", "priority"],
         )
         rows = Intervention.objects.filter(status__in=ACTIVE).values_list("type", "priority")
-        for type_, priority, count in rows.annotate(n=Count("pk")).order_by():
+        try:
+            counts = list(rows.annotate(n=Count("pk")).order_by())
+        except DatabaseError:  # the database is away: the scrape goes on without this gauge
+            logger.warning("chameleon_interventions_open: the database could not be read")
+            return
+        for type_, priority, count in counts:
             family.add_metric([type_, Priority(priority).label], count)
         yield family
