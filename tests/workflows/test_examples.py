@@ -1,6 +1,7 @@
 """The shipped examples load, and each runs to COMPLETED with its default inputs."""
 
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -12,20 +13,29 @@ from workflows.models import RUN_TERMINAL, Run, RunStatus, Workflow
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
-def run_example(slug: str, drain, *, inputs=None, timeout: float = 15.0) -> Run:
-    """Start a run and execute it in this process; timers (`sleep`) need real time to pass."""
+def run_example(
+    slug: str, drain, *, inputs=None, timeout: float = 15.0, statuses=RUN_TERMINAL
+) -> Run:
+    """Start a run and execute it in this process until it is in one of `statuses`; timers
+    (`sleep`) need real time to pass."""
     run, _ = run_start(workflow=Workflow.objects.get(slug=slug), inputs=inputs or {})
+    return run_until(run, drain, timeout=timeout, statuses=statuses)
+
+
+def run_until(run: Run, drain, *, timeout: float = 15.0, statuses=RUN_TERMINAL) -> Run:
     deadline = time.monotonic() + timeout
     while True:
         drain()
         run.refresh_from_db()
-        if run.status in RUN_TERMINAL or time.monotonic() > deadline:
+        if run.status in statuses or time.monotonic() > deadline:
             return run
         time.sleep(0.05)
 
 
 @pytest.fixture
-def examples(db, make_user):
+def examples(db, make_user, settings):
+    # Answers an earlier invocation cached (risk-analyst keeps them 5 min) must not count here.
+    settings.CACHES = {"default": {**settings.CACHES["default"], "KEY_PREFIX": uuid.uuid4().hex}}
     make_user(superuser=True, username="admin")
     call_command("load_workflows", str(EXAMPLES), verbosity=0)
 
@@ -124,18 +134,44 @@ def test_a_run_whose_last_step_waits_on_a_sub_workflow_completes(examples, drain
     assert run.status == RunStatus.COMPLETED
 
 
-def test_contract_review_asks_two_simulated_agents_and_flags_the_risk(examples, drain):
+def test_contract_review_escalates_a_risky_contract_until_a_pilot_answers(
+    examples, drain, make_user
+):
+    from accounts.models import AuditEntry
     from agents.models import LLMCall
+    from guardians.models import GuardianDecision
+    from interventions.models import Intervention
+    from tests.workflows.test_api import client_for
 
-    run = run_example("contract-review", drain)
+    run = run_example("contract-review", drain, timeout=2, statuses={"WAITING"})
 
-    assert run.status == RunStatus.COMPLETED, run.error
-    assert run.result["risk"] == 7
-    assert run.result["flag"].startswith("Flag for legal: risk 7/10.")
-    assert run.result["summary"].startswith("echo: Summarise this contract:")
+    assert run.status == RunStatus.WAITING, run.error
+    decision = GuardianDecision.objects.get(run_id=run.pk)
+    assert (decision.outcome, decision.step_id) == ("escalate", "sign")
+    intervention = Intervention.objects.get(run_id=run.pk)
+    assert (intervention.type, intervention.group.name) == ("escalation", "pilot")
     calls = LLMCall.objects.filter(run_id=run.pk)
     assert sorted(calls.values_list("model", "simulated", "outcome")) == [
         ("echo-v1", True, "ok"),
         ("risk-v1", True, "ok"),
     ]
+
+    pilot = client_for(make_user("pilot"))
+    queue = pilot.get("/api/interventions/").json()["results"]
+    answer = pilot.post(
+        f"/api/interventions/{intervention.pk}/resolve/",
+        {"decision": "retry", "comment": "Legal accepts the termination clause."},
+        format="json",
+    )
+    run = run_until(run, drain, timeout=5)
+
+    assert [item["id"] for item in queue] == [str(intervention.pk)]
+    assert answer.status_code == 200, answer.json()
+    assert run.status == RunStatus.COMPLETED, run.error
+    assert run.result["risk"] == 7
+    assert run.result["signed"].startswith("Signed. Risk 7/10:")
     assert run.cost_usd == 0 and run.budget_usd == 1
+    acts = set(
+        AuditEntry.objects.filter(object_id=str(intervention.pk)).values_list("action", flat=True)
+    )
+    assert {"intervention.open", "intervention.resolve"} <= acts
