@@ -24,7 +24,9 @@ def resolution_checked(intervention: Intervention, *, decision, data, output, co
     if decision is None and len(allowed) == 1:
         decision = allowed[0]
     if decision not in allowed:
-        message = f"A {intervention.type} takes {' or '.join(allowed)}, not {decision!r}."
+        article = "An" if intervention.type[0] in "aeiou" else "A"
+        given = "no decision" if decision is None else f"not {decision!r}"
+        message = f"{article} {intervention.type} takes {' or '.join(allowed)}; {given} was given."
         raise InvalidInput(message, details={"decision": message})
     if decision in WITH_OUTPUT and output is None:
         message = f"To {decision}, give the output the step should have."
