@@ -9,14 +9,19 @@ class InterventionsConfig(AppConfig):
         from config.metrics import scrape_collector_register
         from interventions import opening
         from interventions.executor import HumanExecutor
+        from interventions.expiry import interventions_expire_due
         from interventions.lifecycle import EVENT_PAYLOAD, EVENTS
         from interventions.metrics import OpenInterventions
-        from interventions.specs import EscalationTask, ReviewTask
+        from interventions.notifications import interventions_warn_due
+        from interventions.specs import EscalationTask, NotifySpec, ReviewTask
         from workflows.engine import api
 
         api.executor_register(HumanExecutor())
         api.step_field_register("review", ReviewTask)
         api.step_field_register("escalation", EscalationTask)
+        api.step_field_register("notify", NotifySpec)
+        api.sweep_register("expired", interventions_expire_due)
+        api.sweep_register("warned", interventions_warn_due)
         api.step_waiting_register(opening.step_waiting)
         api.review_register(opening.step_reviewed)
         api.run_finished_register(opening.run_finished)

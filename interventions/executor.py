@@ -29,8 +29,8 @@ class HumanExecutor:
             errors.append(api.SpecError(f"{where}.form", "only an input takes a form"))
         if task.approvals > 1 and task.type != "approval":
             errors.append(api.SpecError(f"{where}.approvals", "only an approval takes approvals"))
-        if task.on_expiry == "approve" and task.type not in ("approval", "review"):
-            errors.append(api.SpecError(f"{where}.on_expiry", f"a {task.type} cannot be approved"))
+        if task.expiry_error(task.type):
+            errors.append(api.SpecError(f"{where}.on_expiry", task.expiry_error(task.type)))
         if publishing is not None:
             if task.group and not Group.objects.filter(name=task.group).exists():
                 errors.append(api.SpecError(f"{where}.group", f"unknown group '{task.group}'"))

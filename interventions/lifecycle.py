@@ -22,6 +22,7 @@ EVENTS = {
     "approve": ("intervention.approved", "approvals (so far), required"),
     "resolve": ("intervention.resolved", "decision"),
     "delegate": ("intervention.delegated", "to (a username)"),
+    "expire": ("intervention.expired", "on_expiry, decision (the answer it gave the step)"),
     "cancel": ("intervention.cancelled", "reason"),
 }
 EVENT_PAYLOAD = "intervention (id), type, step, by (a username, '' for the system)"

@@ -90,7 +90,17 @@ class Intervention(models.Model):
     )  # fmt: skip
     form = models.JSONField(null=True, blank=True, help_text="JSON Schema of an input's data.")
     due_at = models.DateTimeField(null=True, blank=True)
-    on_expiry = models.CharField(max_length=16, choices=OnExpiry.choices, blank=True)
+    on_expiry = models.CharField(
+        max_length=16, choices=OnExpiry.choices, blank=True,
+        help_text="What its due time passing does ('': nothing; it stays open, overdue).",
+    )  # fmt: skip
+    warn_at = models.DateTimeField(
+        null=True, blank=True, help_text="When its breach warning goes out (notifications)."
+    )
+    warned_at = models.DateTimeField(null=True, blank=True)
+    notify = models.JSONField(
+        default=dict, blank=True, help_text="Its step's `notify:` ({webhook, email})."
+    )
     approvals_required = models.PositiveSmallIntegerField(default=1)
     approvals = models.JSONField(
         default=list, blank=True, help_text="[{by, at}] of the approvals so far."
@@ -124,6 +134,11 @@ class Intervention(models.Model):
                 fields=["due_at"],
                 name="intervention_due",
                 condition=models.Q(status__in=["OPEN", "CLAIMED"]),
+            ),  # fmt: skip
+            models.Index(
+                fields=["warn_at"],
+                name="intervention_warn",
+                condition=models.Q(status__in=["OPEN", "CLAIMED"], warned_at__isnull=True),
             ),  # fmt: skip
         ]
 
@@ -164,3 +179,48 @@ class InterventionComment(models.Model):
 
     def __str__(self):
         return self.text[:60]
+
+
+class Notification(models.Model):
+    """One notification of an intervention's event on one channel: its recipients, the body
+    sent (the same on every attempt), and how its delivery went."""
+
+    class Channel(models.TextChoices):
+        EMAIL = "email"
+        WEBHOOK = "webhook"
+
+    class Event(models.TextChoices):
+        OPEN = "open"
+        BREACH = "breach", "about to breach its due time"
+        EXPIRE = "expire"
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        SENT = "sent"
+        FAILED = "failed"
+
+    # Its id is the webhook's Idempotency-Key: the same on every retry.
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    intervention = models.ForeignKey(
+        Intervention, on_delete=models.CASCADE, related_name="notifications"
+    )
+    channel = models.CharField(max_length=8, choices=Channel.choices)
+    event = models.CharField(max_length=8, choices=Event.choices)
+    to = models.TextField(help_text="The addresses (comma-separated), or the webhook's URL.")
+    payload = models.JSONField(help_text="What is sent, fixed when the event happened.")
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["intervention", "channel", "event"], name="notification_once"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.event} by {self.channel} to {self.to} ({self.status})"

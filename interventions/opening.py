@@ -12,7 +12,16 @@ from django.utils import timezone
 
 from interventions.executor import PERSON, REF_PREFIX, intervention_ref
 from interventions.lifecycle import intervention_recorded, intervention_transition
-from interventions.models import ACTIVE, Intervention, InterventionType, Priority, Source, Status
+from interventions.models import (
+    ACTIVE,
+    Intervention,
+    InterventionType,
+    Notification,
+    Priority,
+    Source,
+    Status,
+)
+from interventions.notifications import notifications_record, warn_at
 from interventions.selectors import group_named
 from interventions.specs import EscalationTask, HumanTask, Task, duration
 from workflows.engine import api
@@ -86,10 +95,12 @@ def intervention_open(
     *, intervention_id, run_id, step_run_id, step, iteration, type, source, task: Task,
     wait_ref: str, template_context: dict, context: dict, event,
 ) -> Intervention:  # fmt: skip
-    """Write the intervention, its audit entry and its `intervention.opened` event, in the
-    engine's transaction (`event` is its writer)."""
+    """Write the intervention, its audit entry, its `intervention.opened` event and its
+    notifications, in the engine's transaction (`event` is its writer)."""
     now = timezone.now()
+    due_at = now + duration(task.due_in) if task.due_in else None
     assignee = get_user_model().objects.filter(username=task.assignee).first()
+    notify = step.extension("notify")
     intervention = Intervention(
         id=uuid.UUID(str(intervention_id)), run_id=run_id, step_run_id=step_run_id, step_id=step.id,
         iteration=iteration, workflow=template_context["ctx"]["workflow"], type=type,
@@ -98,15 +109,16 @@ def intervention_open(
         context={"inputs": template_context["inputs"], "steps": template_context["steps"],
                  **context},
         form=getattr(task, "form", None),
-        due_at=now + duration(task.due_in) if task.due_in else None,
-        on_expiry=task.on_expiry or "", approvals_required=getattr(task, "approvals", 1),
-        wait_ref=wait_ref, created_at=now,
+        due_at=due_at, warn_at=warn_at(now, due_at), on_expiry=task.on_expiry or "",
+        notify=notify.model_dump(exclude_defaults=True) if notify else {},
+        approvals_required=getattr(task, "approvals", 1), wait_ref=wait_ref, created_at=now,
     )  # fmt: skip
     intervention.save(force_insert=True)
     intervention_recorded(
         intervention, "open", actor=None, event=event, priority=task.priority, group=task.group,
         assignee=task.assignee, due_at=intervention.due_at and intervention.due_at.isoformat(),
     )  # fmt: skip
+    notifications_record(intervention, event=Notification.Event.OPEN)
     return intervention
 
 

@@ -1,18 +1,30 @@
 """The spec fields that open interventions: a `human:` step, a step's `review:`, and a step's
-`escalation:` (who decides when it escalates), validated at publish with their paths."""
+`escalation:` (who decides when it escalates), validated at publish with their paths; and a
+step's `notify:`, where the notifications of every intervention the step opens also go."""
 
 import re
 from datetime import timedelta
 from typing import Literal
 
+import httpx
 from jsonschema import SchemaError
 from jsonschema.validators import validator_for
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 DURATION = re.compile(r"^(\d{1,6})([smhd])$")
 _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 Priority = Literal["low", "normal", "high", "urgent"]
 OnExpiry = Literal["approve", "reject", "skip", "abort"]
+# What may happen to each type when its due time passes unanswered (an approval or a review is
+# approved or rejected, a correction approved keeps the proposed output; any waiting step may be
+# skipped or aborted).
+EXPIRES = {
+    "approval": ("approve", "reject", "skip", "abort"),
+    "review": ("approve", "reject", "skip", "abort"),
+    "correction": ("approve", "skip", "abort"),
+    "input": ("skip", "abort"),
+    "escalation": ("skip", "abort"),
+}
 
 
 def duration(text: str) -> timedelta:
@@ -41,6 +53,18 @@ class Task(BaseModel):
         if value is not None:
             duration(value)
         return value
+
+    def expiry_error(self, type_: str) -> str | None:
+        """Why `on_expiry` does not fit an intervention of `type_` (None: it does)."""
+        if self.on_expiry is None or self.on_expiry in EXPIRES[type_]:
+            return None
+        return f"a {type_} expires with {' or '.join(EXPIRES[type_])}, not {self.on_expiry}"
+
+    def _expires_as(self, type_: str):
+        error = self.expiry_error(type_)
+        if error:
+            raise ValueError(f"on_expiry: {error}")
+        return self
 
 
 class HumanTask(Task):
@@ -71,9 +95,39 @@ class ReviewTask(Task):
 
     type: Literal["correction", "review"] = "correction"
 
+    @model_validator(mode="after")
+    def _expires(self):
+        return self._expires_as(self.type)
+
 
 class EscalationTask(Task):
     """`escalation:` on a step: who decides when a gate escalates it or it fails under
     `on_failure: escalate` (without it: operators and admins)."""
 
     priority: Priority = "high"
+
+    @model_validator(mode="after")
+    def _expires(self):
+        return self._expires_as("escalation")
+
+
+class NotifySpec(BaseModel):
+    """`notify:` on a step: notifications of the interventions it opens go to `webhook` too (a
+    POST), and by email unless `email: false`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    webhook: str | None = Field(default=None, max_length=2000)
+    email: bool = True
+
+    @field_validator("webhook")
+    @classmethod
+    def _url(cls, value):
+        if value is not None:
+            try:
+                url = httpx.URL(value)
+            except httpx.InvalidURL as exc:
+                raise ValueError(f"not a URL: {exc}") from None
+            if url.scheme not in ("http", "https") or not url.host:
+                raise ValueError("expected an http:// or https:// URL with a host")
+        return value

@@ -191,11 +191,26 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {
     "steps-dispatch-due": {"task": "workflows.steps_dispatch_due", "schedule": 1.0},
     "steps-recover-expired": {"task": "workflows.steps_recover_expired", "schedule": 5.0},
+    "interventions-sweep": {"task": "interventions.sweep", "schedule": 1.0},
 }
 
 # Hosts, addresses or CIDRs the http.* tools may call although they are not public (loopback,
 # private, link-local): none by default (workflows.tools.outbound).
 HTTP_TOOLS_ALLOWED_HOSTS = env.list("HTTP_TOOLS_ALLOWED_HOSTS", default=[])
+
+# Email (intervention notifications): Django's backend, console by default.
+EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+EMAIL_HOST = env("EMAIL_HOST", default="localhost")
+EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+EMAIL_HOST_USER = env("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="chameleon@localhost")
+# Where people reach this server: the links in notifications.
+PUBLIC_URL = env("PUBLIC_URL", default="http://localhost:8000")
+# An intervention's breach warning goes out this long before its due time (or once 80% of the
+# time to it has passed, if that is later).
+INTERVENTIONS_BREACH_LEAD_S = env.int("INTERVENTIONS_BREACH_LEAD_S", default=600)
 
 # Engine bounds.
 CHAMELEON = {

@@ -14,6 +14,7 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # The file scheduler: transactional tests flush the database beat would read its schedule from.
 CELERY_BEAT_SCHEDULER = "celery.beat:PersistentScheduler"
 HTTP_TOOLS_ALLOWED_HOSTS = ["127.0.0.1"]  # the tests' own HTTP servers
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"  # never mail anyone from tests
 CHAMELEON = {
     **CHAMELEON,  # noqa: F405
     "LEASE_GRACE_S": 1,

@@ -3,6 +3,7 @@ lists the privileged services; a service added without an entry fails here."""
 
 import pytest
 from django.contrib.auth.models import Group
+from django.utils import timezone
 from guardian.shortcuts import assign_perm, remove_perm
 
 from accounts.models import AuditEntry
@@ -17,6 +18,7 @@ from agents.services import (
 )
 from guardians.models import Guardian
 from guardians.services import guardian_create, guardian_version_publish
+from interventions.expiry import interventions_expire_due
 from interventions.models import Intervention
 from interventions.services import (
     intervention_claim,
@@ -70,6 +72,17 @@ def _intervention(user, *, claimed=False) -> Intervention:
     if claimed:
         intervention_claim(intervention_id=intervention.pk, user=user)
     return intervention
+
+
+def _overdue(user) -> Intervention:
+    source = "slug: expiring\nsteps: [{id: ask, human: {due_in: 1h, on_expiry: reject}}]\n"
+    workflow = Workflow.objects.filter(slug="expiring").first() or workflow_create(
+        source=source, created_by=user
+    )
+    run = api.run_start(workflow=workflow, inputs={}, started_by=user)[0]
+    drain()
+    Intervention.objects.filter(run_id=run.pk).update(due_at=timezone.now())
+    return Intervention.objects.get(run_id=run.pk)
 
 
 def _resolve(user, intervention, decision="reject"):
@@ -126,6 +139,7 @@ PRIVILEGED = {
         lambda u, i: intervention_delegate(intervention_id=i.pk, user=u, to=u.username),
     ),
     "intervention.cancel": (_intervention, lambda u, i: api.run_cancel(run_id=i.run_id, by=u)),
+    "intervention.expire": (_overdue, lambda u, i: interventions_expire_due()),
     "permission.grant": (
         _workflow,
         lambda u, w: assign_perm("view_workflow", Group.objects.get(name="viewer"), w),

@@ -1,8 +1,9 @@
 """Interventions with a real `celery worker` on real PostgreSQL and Redis: a run waits on a
-person, the answer comes through the API, and the worker runs the rest."""
+person, the answer comes through the API (or beat expires it), and the worker runs the rest."""
 
 import pytest
 
+from interventions.models import Intervention, Status
 from tests.conftest import wait_for, wait_for_run
 from tests.interventions.test_flows import APPROVAL
 from tests.workflows.test_api import client_for
@@ -37,3 +38,13 @@ def test_an_answer_through_the_api_resumes_the_run_on_the_worker(celery_worker, 
     run = wait_for_run(run)
     assert run.status == RunStatus.COMPLETED
     assert run.result["pay"] == f"paid by {pilot.username}" and run.result["refuse"] is None
+
+
+def test_beat_expires_an_unanswered_intervention_and_the_run_goes_on(celery_worker, start):
+    run = start(APPROVAL.replace("due_in: 4h", "due_in: 1s"))  # on_expiry: reject
+
+    run = wait_for_run(run)
+
+    assert run.status == RunStatus.COMPLETED
+    assert run.result["refuse"] == "refused" and run.result["pay"] is None
+    assert Intervention.objects.get(run_id=run.pk).status == Status.EXPIRED

@@ -1,11 +1,15 @@
-"""Answers at the same moment, on real transactions in threads: exactly one wins."""
+"""Answers at the same moment (or an answer and the expiry), on real transactions in threads:
+exactly one wins."""
 
 import threading
 
 import pytest
 from django.db import connection, transaction
+from django.utils import timezone
 
+from accounts.models import AuditEntry
 from config.errors import Conflict
+from interventions.expiry import intervention_expire, interventions_expire_due
 from interventions.models import Intervention, Status
 from interventions.services import intervention_resolve
 from tests.interventions.conftest import waiting_on
@@ -109,3 +113,55 @@ def test_an_answer_held_while_its_run_ends_cancels_it_and_gets_409(start, drain,
     assert late.value.code == "run_finished"
     assert Intervention.objects.get(pk=intervention.pk).status == Status.CANCELLED
     assert Run.objects.get(pk=run.pk).status == RunStatus.CANCELLED
+
+
+def test_an_answer_racing_the_expiry_leaves_exactly_one_outcome(start, drain, pilot):
+    run = start(APPROVAL)  # on_expiry: reject
+    drain()
+    intervention = waiting_on(run)
+    Intervention.objects.filter(pk=intervention.pk).update(due_at=timezone.now())
+
+    answered, expired = _together(
+        lambda: intervention_resolve(intervention_id=intervention.pk, user=pilot,
+                                     decision="approve"),
+        lambda: intervention_expire(intervention_id=intervention.pk),
+    )  # fmt: skip
+
+    intervention.refresh_from_db()
+    step = StepRun.objects.get(run=run, step_id="ask")
+    if isinstance(answered, Conflict):  # the expiry won; the answer waited for it and lost
+        assert expired is True and answered.code == "intervention_expired"
+        assert (intervention.status, step.output["decision"]) == (Status.EXPIRED, "reject")
+    else:  # the answer won; the expiry skipped the row it held
+        assert expired is False
+        assert (intervention.status, step.output["decision"]) == (Status.RESOLVED, "approve")
+    entries = AuditEntry.objects.filter(object_id=str(intervention.pk))
+    outcomes = entries.filter(action__in=["intervention.resolve", "intervention.expire"])
+    assert outcomes.count() == 1
+
+
+def test_the_expiry_skips_an_intervention_an_answer_holds(start, drain):
+    run = start(APPROVAL)
+    drain()
+    intervention = waiting_on(run)
+    Intervention.objects.filter(pk=intervention.pk).update(due_at=timezone.now())
+    held, done = threading.Event(), threading.Event()
+
+    def hold():
+        try:
+            with transaction.atomic():
+                Intervention.objects.select_for_update().get(pk=intervention.pk)
+                held.set()
+                done.wait(timeout=10)
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    held.wait(timeout=10)
+    try:
+        assert interventions_expire_due() == 0  # at once, without waiting for the holder
+    finally:
+        done.set()
+        holder.join(timeout=10)
+    assert interventions_expire_due() == 1

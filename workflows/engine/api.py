@@ -30,6 +30,9 @@ it so); workflows/engine/README.md is the guide.
   expression_paths, the data an expression reads). `load_workflows DIR` loads the folders a
   plug-in registers with definitions_register (LoadResult: one file's outcome); a run's admin
   page links the pages a plug-in keeps about it (run_page_register).
+- Periodic sweeps of a plug-in's own (expiring interventions) run from `manage.py sweep` beside
+  the engine's (sweep_register; beat runs the plug-in's Celery task). A plug-in calling a URL an
+  author or operator configured checks it as the http tools do (destination_check).
 """
 
 from config.errors import Conflict, NotFound
@@ -65,6 +68,7 @@ from workflows.engine.registry import (
     run_page_register,
     step_field_register,
     step_waiting_register,
+    sweep_register,
     workflow_field_register,
 )
 from workflows.engine.runs import run_cancel, run_start
@@ -88,6 +92,15 @@ from workflows.spec import (
     spec_invalid,
     spec_load_text,
 )
+
+
+def destination_check(url: str) -> None:
+    """Raise Fail (not retryable) naming the rule when the http tools could not call `url`:
+    http(s) to public addresses only, or to HTTP_TOOLS_ALLOWED_HOSTS (workflows.tools.outbound)."""
+    from workflows.tools.outbound import destination_check as check  # it imports this module
+
+    check(url)
+
 
 __all__ = [
     "Allow",
@@ -120,6 +133,7 @@ __all__ = [
     "budget_settle",
     "connection_release",
     "definitions_register",
+    "destination_check",
     "event_type_register",
     "executor_register",
     "expression_check",
@@ -145,6 +159,7 @@ __all__ = [
     "step_retry",
     "step_skip",
     "step_waiting_register",
+    "sweep_register",
     "template_check",
     "template_render",
     "workflow_field_register",

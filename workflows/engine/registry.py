@@ -32,6 +32,8 @@ _run_finished_handlers: list[Callable] = []
 _run_pages: dict[str, Callable[[str], str]] = {}
 # Folders of a definitions directory (`load_workflows DIR`) a plug-in loads, in the order given.
 _definition_loaders: dict[str, Callable] = {}
+# Plug-ins' periodic sweeps (`manage.py sweep` runs them): name -> sweep() returning a count.
+_sweeps: dict[str, Callable[[], int]] = {}
 
 
 def executor_register(executor: StepExecutor) -> StepExecutor:
@@ -112,6 +114,15 @@ def definitions_register(folder: str, load: Callable) -> None:
 
 def definition_loaders() -> dict[str, Callable]:
     return dict(_definition_loaders)
+
+
+def sweep_register(name: str, sweep: Callable[[], int]) -> None:
+    """`manage.py sweep` runs `sweep()` after the engine's and prints its count under `name`."""
+    _claim(_sweeps, name, sweep, "sweep")
+
+
+def sweeps() -> dict[str, Callable[[], int]]:
+    return dict(_sweeps)
 
 
 def step_waiting_register(handler: Callable) -> None:

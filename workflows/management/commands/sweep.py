@@ -4,13 +4,15 @@ import time
 
 from django.core.management import BaseCommand
 
+from workflows.engine.registry import sweeps
 from workflows.engine.sweeps import steps_dispatch_due, steps_recover_expired, steps_wake_due
 
 
 class Command(BaseCommand):
     help = (
-        "Dispatch due step runs, wake due timers and finished sub-workflows, and recover step "
-        "runs whose lease expired; print how many rows each moved."
+        "Dispatch due step runs, wake due timers and finished sub-workflows, recover step "
+        "runs whose lease expired, then run the plug-ins' sweeps (expire interventions past "
+        "their due time); print how many rows each moved."
     )
 
     def add_arguments(self, parser):
@@ -45,6 +47,7 @@ def _sweep() -> dict[str, int]:
         "dispatched": steps_dispatch_due(),
         "woken": steps_wake_due(),
         "recovered": steps_recover_expired(),
+        **{name: sweep() for name, sweep in sweeps().items()},
     }
 
 
