@@ -1,9 +1,9 @@
 """Interventions in the operator's console: read-only (people answer them through the API and
-the dashboard, whose services check who may), with their comments."""
+the dashboard, whose services check who may), with their comments and notifications."""
 
 from django.contrib import admin
 
-from interventions.models import Intervention, InterventionComment
+from interventions.models import Intervention, InterventionComment, Notification
 
 
 class _ReadOnly:
@@ -24,6 +24,13 @@ class CommentInline(_ReadOnly, admin.TabularInline):
     extra = 0
 
 
+class NotificationInline(_ReadOnly, admin.TabularInline):
+    model = Notification
+    fields = ("created_at", "event", "channel", "to", "status", "attempts", "error", "sent_at")
+    readonly_fields = fields
+    extra = 0
+
+
 @admin.register(Intervention)
 class InterventionAdmin(_ReadOnly, admin.ModelAdmin):
     list_display = ("created_at", "workflow", "step_id", "type", "priority", "status", "group",
@@ -33,4 +40,4 @@ class InterventionAdmin(_ReadOnly, admin.ModelAdmin):
     search_fields = ("=run_id", "workflow", "step_id", "prompt")
     date_hierarchy = "created_at"
     ordering = ("queue_key",)
-    inlines = [CommentInline]
+    inlines = [CommentInline, NotificationInline]

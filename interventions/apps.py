@@ -12,7 +12,7 @@ class InterventionsConfig(AppConfig):
         from interventions.expiry import interventions_expire_due
         from interventions.lifecycle import EVENT_PAYLOAD, EVENTS
         from interventions.metrics import OpenInterventions
-        from interventions.notifications import interventions_warn_due
+        from interventions.notifications import interventions_warn_due, notifications_resend_stale
         from interventions.specs import EscalationTask, NotifySpec, ReviewTask
         from workflows.engine import api
 
@@ -22,6 +22,7 @@ class InterventionsConfig(AppConfig):
         api.step_field_register("notify", NotifySpec)
         api.sweep_register("expired", interventions_expire_due)
         api.sweep_register("warned", interventions_warn_due)
+        api.sweep_register("resent", notifications_resend_stale)
         api.step_waiting_register(opening.step_waiting)
         api.review_register(opening.step_reviewed)
         api.run_finished_register(opening.run_finished)

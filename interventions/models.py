@@ -212,6 +212,9 @@ class Notification(models.Model):
     attempts = models.PositiveSmallIntegerField(default=0)
     error = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+    dispatched_at = models.DateTimeField(
+        default=timezone.now, help_text="When its delivery was last sent to a worker, or tried."
+    )
     sent_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

@@ -4,9 +4,11 @@ email to its assignee (else its candidate group's members) and, when its step sa
 
 Each is a Notification row written in the transaction of the event (so none is lost to a crash
 in between), with the body it sends, and delivered after commit by a Celery task
-(interventions.notify), which retries a failure with backoff up to ATTEMPTS times. The row's id
-is the webhook's Idempotency-Key, so a receiver can drop a delivery it already had (a retry
-after a lost response, a task's redelivery).
+(interventions.notify), which retries a failure with backoff up to ATTEMPTS times; one still
+pending RESEND_AFTER after its last try (its task lost with the broker's contents, its worker
+killed between retries) is sent to a worker again by the sweep. The row's id is the webhook's
+Idempotency-Key, so a receiver can drop a delivery it already had (a retry after a lost
+response, a task's redelivery, a resend).
 """
 
 import logging
@@ -26,6 +28,8 @@ logger = logging.getLogger(__name__)
 ATTEMPTS = 5  # deliveries of one notification, 1 s, 2 s, 4 s, 8 s apart
 BATCH = 200
 TIMEOUT_S = 10
+# Longer than a delivery's retries take (1 + 2 + 4 + 8 s apart, each up to TIMEOUT_S).
+RESEND_AFTER = timedelta(minutes=5)
 HEADLINES = {"open": "waiting for you", "breach": "due soon", "expire": "expired unanswered"}
 
 
@@ -52,12 +56,29 @@ def notifications_record(intervention: Intervention, *, event: str) -> list[Noti
     for row in rows:
         row.intervention, row.event, row.payload = intervention, event, payload
     Notification.objects.bulk_create(rows)
-    if rows:
-        from interventions.tasks import notify  # the tasks import this module
-
-        ids = [str(row.pk) for row in rows]
-        transaction.on_commit(lambda: [notify.delay(notification_id) for notification_id in ids])
+    _dispatch_on_commit([row.pk for row in rows])
     return rows
+
+
+def _dispatch_on_commit(ids: list) -> None:
+    from interventions.tasks import notify  # the tasks import this module
+
+    if ids:
+        transaction.on_commit(lambda: [notify.delay(str(pk)) for pk in ids])
+
+
+def notifications_resend_stale() -> int:
+    """Send again to a worker the pending notifications untried for RESEND_AFTER; return how
+    many."""
+    now = timezone.now()
+    with transaction.atomic():
+        stale = Notification.objects.select_for_update(skip_locked=True).filter(
+            status=Notification.Status.PENDING, dispatched_at__lt=now - RESEND_AFTER
+        )
+        ids = list(stale.values_list("pk", flat=True)[:BATCH])
+        Notification.objects.filter(pk__in=ids).update(dispatched_at=now)
+        _dispatch_on_commit(ids)
+    return len(ids)
 
 
 def interventions_warn_due() -> int:
@@ -85,6 +106,7 @@ def notification_deliver(*, notification_id) -> float | None:
     ).first()
     if notification is None:
         return None
+    Notification.objects.filter(pk=notification.pk).update(dispatched_at=timezone.now())
     try:
         if notification.channel == Notification.Channel.EMAIL:
             _email(notification)

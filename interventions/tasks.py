@@ -7,8 +7,13 @@ from interventions import expiry, notifications
 
 @shared_task(name="interventions.sweep")
 def sweep() -> int:
-    """Beat's: expire the interventions past due, warn of those about to be."""
-    return expiry.interventions_expire_due() + notifications.interventions_warn_due()
+    """Beat's: expire the interventions past due, warn of those about to be, resend lost
+    notifications."""
+    return (
+        expiry.interventions_expire_due()
+        + notifications.interventions_warn_due()
+        + notifications.notifications_resend_stale()
+    )
 
 
 @shared_task(name="interventions.notify", bind=True, max_retries=notifications.ATTEMPTS)

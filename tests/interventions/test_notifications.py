@@ -10,7 +10,12 @@ from django.utils import timezone
 from config.errors import InvalidInput
 from interventions.expiry import interventions_expire_due
 from interventions.models import Intervention, Notification
-from interventions.notifications import interventions_warn_due, notification_deliver, warn_at
+from interventions.notifications import (
+    interventions_warn_due,
+    notification_deliver,
+    notifications_resend_stale,
+    warn_at,
+)
 from tests.interventions.conftest import waiting_on
 from tests.interventions.test_flows import APPROVAL
 
@@ -169,3 +174,23 @@ def test_a_webhook_that_is_not_an_http_url_is_refused_at_publish(make_workflow, 
         make_workflow(_webhooked(url))
 
     assert "steps[0].notify.webhook" in refused.value.details
+
+
+def test_a_notification_whose_delivery_was_lost_is_sent_again(
+    start, drain, pilot, django_capture_on_commit_callbacks
+):
+    pilot.email = "pilot@example.com"
+    pilot.save()
+    start(APPROVAL)
+    drain()  # its task is never run here: as if lost with the broker's contents
+    notification = Notification.objects.get()
+    assert notifications_resend_stale() == 0  # not yet
+
+    Notification.objects.update(dispatched_at=timezone.now() - timedelta(minutes=6))
+    with django_capture_on_commit_callbacks() as dispatched:
+        assert notifications_resend_stale() == 1
+
+    assert len(dispatched) == 1 and notifications_resend_stale() == 0
+    notification.refresh_from_db()
+    assert notification.status == "pending"
+    assert notification.dispatched_at > timezone.now() - timedelta(seconds=5)
