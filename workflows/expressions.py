@@ -18,7 +18,8 @@ from functools import lru_cache
 from typing import Any
 
 from django.conf import settings
-from jinja2 import StrictUndefined, TemplateError, Undefined, meta, nodes
+from jinja2 import StrictUndefined, TemplateError, Undefined, meta, nodes, pass_eval_context
+from jinja2.filters import do_join
 from jinja2.sandbox import SandboxedEnvironment
 
 
@@ -78,6 +79,11 @@ def _replace_checked(text, old="", new="", *args, **kwargs):
             raise ExpressionError(f"replacing would make {grown} characters, over {_limit()}")
 
 
+def _join_checked(text, items=(), *args, **kwargs):
+    if hasattr(items, "__len__") and len(items) * len(text) > _limit():
+        raise ExpressionError(f"joining would make over {len(items) * len(text)} characters")
+
+
 def _tabs_checked(text, tabsize=8, *args, **kwargs):
     if isinstance(tabsize, int) and len(text) + text.count("\t") * tabsize > _limit():
         raise ExpressionError(f"expanding tabs would go over {_limit()} characters")
@@ -91,6 +97,7 @@ _TEXT_GROWERS = {
     "zfill": _width_checked,
     "replace": _replace_checked,
     "expandtabs": _tabs_checked,
+    "join": _join_checked,
 }
 
 
@@ -99,15 +106,22 @@ def _replace_filter(text, old, new, count=None):
     return str(text).replace(str(old), str(new), -1 if count is None else count)
 
 
+@pass_eval_context
+def _join_filter(eval_ctx, value, d="", attribute=None):
+    _join_checked(str(d), value)
+    return do_join(eval_ctx, value, d, attribute)
+
+
 _env = _Sandbox(undefined=StrictUndefined, autoescape=False)
 # Helpers that build text of any size from a small argument; `replace` is kept, bounded.
 for _name in ("center", "indent", "wordwrap", "format"):
     _env.filters.pop(_name, None)
 _env.filters["replace"] = _replace_filter
+_env.filters["join"] = _join_filter
 _env.globals.pop("lipsum", None)
 MAX_EXPONENT = 100
 MAX_POWER_BITS = 65_536
-MAX_WORK_LINES = 200_000  # lines of a template's compiled code one evaluation may run
+MAX_WORK = 200_000  # lines of a template's own code plus Python calls one evaluation may run
 MAX_NATIVE_SIZE = 1_000_000  # characters and items of a value an expression gives
 _SINGLE_EXPRESSION = re.compile(r"\s*\{\{((?:(?!\{\{|\}\}).)*)\}\}\s*", re.S)
 
@@ -152,18 +166,24 @@ def compile_template(source: str) -> None:
 
 @contextmanager
 def _bounded_work(source: str) -> Iterator[None]:
-    """Count the lines the template's own code runs (its frames only: the rest is Jinja's and
-    Python's, bounded by the checks above) and stop it past MAX_WORK_LINES."""
-    left = [MAX_WORK_LINES]
+    """Count the work an evaluation does and stop it past MAX_WORK: each line of the template's
+    own code (its loops), and each Python call anywhere (a filter, a generator resumed: what
+    `map` over a huge list does item by item). C code between calls is bounded by the checks
+    above (sizes, repetitions, powers)."""
+    left = [MAX_WORK]
+
+    def spend() -> None:
+        left[0] -= 1
+        if left[0] < 0:
+            raise ExpressionError(f"{source!r}: more than {MAX_WORK} steps of work")
 
     def count(frame, event, arg):
         if event == "line":
-            left[0] -= 1
-            if left[0] < 0:
-                raise ExpressionError(f"{source!r}: more than {MAX_WORK_LINES} steps of work")
+            spend()
         return count
 
     def template_frames(frame, event, arg):
+        spend()
         return count if frame.f_code.co_filename == "<template>" else None
 
     previous = sys.gettrace()
@@ -174,14 +194,23 @@ def _bounded_work(source: str) -> Iterator[None]:
         sys.settrace(previous)
 
 
-def evaluate(source: str, context: dict[str, Any]) -> Any:
-    """The native value of the expression `source`.
+@lru_cache(maxsize=4096)
+def _calls_anything(source: str) -> bool:
+    """Whether the expression calls a filter, test or function: without one, its compiled code
+    runs each of its lines once, and needs no count (guardian rules such as `x.score < 0.7`)."""
+    tree = _env.parse(f"{{{{ ({source}) }}}}")
+    return any(True for _ in tree.find_all((nodes.Call, nodes.Filter, nodes.Test)))
 
-    No line count here: an expression's grammar has no loop, macro or block, so its compiled
-    code runs each of its lines once, and whatever it calls (filters, methods) runs outside
-    template frames, where the count never reached; the checks above bound those calls."""
+
+def evaluate(source: str, context: dict[str, Any]) -> Any:
+    """The native value of the expression `source`, its work counted when it calls anything."""
+    expression = _compiled_expression(source)
     try:
-        value = _compiled_expression(source)(**context)
+        if _calls_anything(source):
+            with _bounded_work(source):
+                value = expression(**context)
+        else:
+            value = expression(**context)
         if isinstance(value, Undefined):
             str(value)  # StrictUndefined raises here, naming what is missing
     except ExpressionError:

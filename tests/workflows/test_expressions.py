@@ -1,5 +1,8 @@
+import time
+
 import pytest
 
+from workflows import expressions
 from workflows.expressions import ExpressionError, evaluate, references, render
 
 
@@ -90,3 +93,38 @@ def test_bounded_text_helpers_still_work():
     assert evaluate("'a-b' | replace('-', '+')", {}) == "a+b"
     assert evaluate("'7'.zfill(3)", {}) == "007"
     assert evaluate("2 ** 10 + 7 % 3", {}) == 1025
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        # each repetition passes its own check; the filters then walk 64000 x 64000 items
+        "([['a' * 64000] * 64000] * 4) | map('map', 'upper') | map('map', 'length')"
+        " | map('sum') | sum",
+        "range(90000) | map('string') | map('length') | sum",
+    ],
+)
+def test_an_expression_whose_filters_run_away_is_stopped(source):
+    started = time.monotonic()
+
+    with pytest.raises(expressions.ExpressionError, match="steps of work"):
+        expressions.evaluate(source, {})
+
+    assert time.monotonic() - started < 2
+
+
+@pytest.mark.parametrize(
+    "source",
+    ["range(100000) | join('a' * 64000) | length", "('a' * 64000).join(range(100000)) | length"],
+)
+def test_joining_past_the_size_limit_is_refused_before_it_is_built(source):
+    with pytest.raises(expressions.ExpressionError, match="joining would make"):
+        expressions.evaluate(source, {})
+
+
+def test_an_expression_without_calls_is_not_traced_and_still_answers():
+    context = {"steps": {"risk": {"output": {"score": 0.4}}}}
+
+    assert expressions._calls_anything("steps.risk.output.score < 0.7") is False
+    assert expressions.evaluate("steps.risk.output.score < 0.7", context) is True
+    assert expressions._calls_anything("inputs.names | length > 2") is True
