@@ -152,6 +152,8 @@ def _post(notification: Notification) -> None:
     try:
         api.destination_check(notification.to)
     except api.Fail as exc:
+        if exc.retryable:  # its host could not be resolved: perhaps in a moment
+            raise
         raise Refused(exc.message) from None
     response = httpx.post(
         notification.to, json=notification.payload, timeout=TIMEOUT_S, follow_redirects=False,

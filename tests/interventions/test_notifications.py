@@ -144,6 +144,21 @@ def test_a_webhook_the_tools_may_not_call_fails_at_once_and_says_why(start, drai
     assert "private address" in notification.error
 
 
+def test_a_webhook_whose_host_does_not_resolve_is_retried_with_backoff_then_failed(start, drain):
+    start(_webhooked("http://nonexistent.invalid/hook"))
+    drain()
+
+    [notification] = deliver_pending()
+
+    assert (notification.status, notification.attempts) == ("pending", 1)
+    assert "cannot resolve nonexistent.invalid" in notification.error
+    retries = [notification_deliver(notification_id=notification.pk) for _ in range(4)]
+
+    assert retries == [2.0, 4.0, 8.0, None]  # the backoffs, then no more: it failed for good
+    notification.refresh_from_db()
+    assert (notification.status, notification.attempts) == ("failed", 5)
+
+
 def test_a_webhook_answering_4xx_is_not_retried(start, drain, http_server):
     base_url, recorder = http_server
     recorder.status = 404
