@@ -3,9 +3,9 @@ transaction that locks the intervention first and checks it is still in the stat
 saw (409 with the reason otherwise). Who may act at all is the caller's check
 (selectors.may_act); who holds a claim is checked here.
 
-Lock order: the intervention, then its run (the run event), then, resolving, the step run
-through the engine's service (which takes the run again). Nothing else waits for a waiting step
-run while holding its run: the engine's deliveries skip it or do not need the run's lock.
+Lock order: the intervention, then, resolving, its step run (api.step_run_lock), then its run
+(the run event, then the engine's service): a step run before its run, as in the engine, so a
+late outcome of the same step run cannot deadlock with an answer.
 """
 
 from django.contrib.auth import get_user_model
@@ -18,6 +18,7 @@ from interventions.decisions import resolution_checked, step_answered
 from interventions.lifecycle import intervention_recorded, intervention_transition, stale
 from interventions.models import Intervention, InterventionComment, Status
 from interventions.selectors import governs, interventions_visible_to
+from workflows.engine import api
 
 
 def _locked(intervention_id) -> Intervention:
@@ -83,6 +84,8 @@ def intervention_resolve(
 @transaction.atomic
 def _resolved(intervention_id, user, decision, data, output, comment) -> Intervention:
     intervention = _locked(intervention_id)
+    if intervention.wait_ref:
+        api.step_run_lock(intervention.step_run_id)  # before the run (the event), as the engine
     if not intervention.is_active:
         raise stale(intervention, Status.RESOLVED)
     _claim_held(intervention, user)

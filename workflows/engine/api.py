@@ -72,7 +72,14 @@ from workflows.engine.registry import (
     workflow_field_register,
 )
 from workflows.engine.runs import run_cancel, run_start
-from workflows.engine.steps import step_fail, step_override, step_resume, step_retry, step_skip
+from workflows.engine.steps import (
+    step_fail,
+    step_override,
+    step_resume,
+    step_retry,
+    step_run_lock,
+    step_skip,
+)
 from workflows.expressions import ExpressionError as TemplateError
 from workflows.expressions import compile_expression as expression_check
 from workflows.expressions import compile_template as template_check
@@ -157,6 +164,7 @@ __all__ = [
     "step_override",
     "step_resume",
     "step_retry",
+    "step_run_lock",
     "step_skip",
     "step_waiting_register",
     "sweep_register",

@@ -70,6 +70,14 @@ def step_retry(*, step_run_id: int, ref: str, by: str = "") -> int:
         return retried.pk
 
 
+def step_run_lock(step_run_id: int) -> None:
+    """Hold the step run's row lock to the end of the caller's transaction. A plug-in that
+    writes run events before it moves a waiting step takes it first, so that its transaction,
+    like the engine's, locks the step run before the run (a late outcome of the same step run
+    does: the other order deadlocks with it)."""
+    list(StepRun.objects.select_for_update().filter(pk=step_run_id).values_list("pk", flat=True))
+
+
 @contextmanager
 def _waiting(step_run_id: int, ref: str) -> Iterator[tuple[Unit, StepRun]]:
     run_id = StepRun.objects.filter(pk=step_run_id).values_list("run_id", flat=True).first()
