@@ -1,7 +1,7 @@
 """Writing provider and agent definitions: validated whole first, saved in one transaction, so an
 invalid spec changes nothing."""
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from accounts.audit import audit_record
 from agents import breaker
@@ -35,10 +35,15 @@ def provider_save(*, source, by=None, slug: str | None = None) -> tuple[Provider
 def agent_create(*, source, by=None) -> Agent:
     """Version 1 of a new agent; Conflict when the slug is taken."""
     spec, canonical = _agent_parsed(source)
+    conflict = api.Conflict(f"Agent '{spec.slug}' already exists.", code="exists")
     with transaction.atomic():
         if Agent.objects.filter(slug=spec.slug).exists():
-            raise api.Conflict(f"Agent '{spec.slug}' already exists.", code="exists")
-        agent = Agent.objects.create(slug=spec.slug, created_by=by)
+            raise conflict
+        try:
+            with transaction.atomic():
+                agent = Agent.objects.create(slug=spec.slug, created_by=by)
+        except IntegrityError:  # created meanwhile
+            raise conflict from None
         _publish(agent, spec, canonical, by)
     return agent
 

@@ -11,7 +11,6 @@ from typing import Any
 
 from guardians.specs import config_parse
 
-MAX_DEPTH = 10  # composites within composites; publishing refuses cycles, this bounds the rest
 MAX_EVIDENCE_CHARS = 2000  # of one value read, as JSON; a bigger one is summarised
 MISSING = object()
 

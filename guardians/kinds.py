@@ -3,11 +3,11 @@ expressions of the engine's one sandboxed language, compiled when a version is p
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import UTC, datetime
 
 from guardians.evaluation import (
-    MAX_DEPTH,
     MISSING,
     Evaluator,
     GuardianError,
@@ -20,8 +20,12 @@ from guardians.evaluation import (
     read,
 )
 from guardians.selectors import versions_current
+from guardians.specs import MAX_DEPTH
 from workflows.engine import api
 
+# What a composite keeps of its members' evidence, as JSON: past it, a member's is summarised.
+# A composite within a composite keeps none (its members' outcomes and reasons only).
+MAX_MEMBERS_EVIDENCE_CHARS = 20_000
 # How far each outcome is from letting the step run as planned: COMPOSITE `all` takes the
 # farthest of its members' answers, `any` (when none allows) the nearest.
 SEVERITY = {"allow": 0, "route": 1, "escalate": 2, "block": 3}
@@ -211,7 +215,7 @@ class Composite(Evaluator):
             answers.append((version, evaluate(version, context, depth=depth + 1)))
             if mode == "first" and answers[-1][1].outcome != "allow":
                 break
-        evidence = {"members": [_member(version, verdict) for version, verdict in answers]}
+        evidence = {"members": _members(answers, keep_evidence=depth == 0)}
         allowing = [answer for answer in answers if answer[1].outcome == "allow"]
         others = [answer for answer in answers if answer[1].outcome != "allow"]
         if (mode == "any" and allowing) or not others:
@@ -226,6 +230,16 @@ class Composite(Evaluator):
                        evidence=evidence, route=verdict.route)  # fmt: skip
 
 
-def _member(version, verdict: Verdict) -> dict:
-    return {"guardian": version.guardian.slug, "version": version.number, "outcome":
-            verdict.outcome, "reason": verdict.reason, "evidence": verdict.evidence}  # fmt: skip
+def _members(answers, *, keep_evidence: bool) -> list[dict]:
+    members, budget = [], MAX_MEMBERS_EVIDENCE_CHARS
+    for version, verdict in answers:
+        member = {"guardian": version.guardian.slug, "version": version.number,
+                  "outcome": verdict.outcome, "reason": verdict.reason}  # fmt: skip
+        if keep_evidence:
+            size = len(json.dumps(verdict.evidence, default=str))
+            if size <= budget:
+                member["evidence"], budget = verdict.evidence, budget - size
+            else:
+                member["evidence"] = f"<evidence of {size} characters, left out>"
+        members.append(member)
+    return members

@@ -13,6 +13,9 @@ from workflows.engine import api
 
 SLUG = r"^[a-z0-9][a-z0-9-]*$"
 STEP_ID = r"^[A-Za-z_][A-Za-z0-9_]*$"
+# A composite's reach, refused past these when it (or a guardian it chains) is published:
+MAX_DEPTH = 10  # composites within composites
+MAX_EVALUATIONS = 50  # guardian evaluations beneath one composite, counted through the tree
 PATH = r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$"
 # What a guardian's expressions may read: the gate's context (engine GateCheck.context).
 ROOTS = ("inputs", "state", "ctx", "steps", "run")
@@ -162,9 +165,13 @@ def _member_errors(spec: GuardianSpec, config, composites) -> list[api.SpecError
     if not isinstance(config, Composite):
         return []
     chains = {**composites, spec.slug: config.guardians}
-    errors = []
+    errors, seen = [], {}
     for index, member in enumerate(config.guardians):
         path = f"config.guardians[{index}]"
+        if member in seen:
+            errors.append(api.SpecError(path, f"'{member}' is listed already ({seen[member]})"))
+            continue
+        seen[member] = path
         if member == spec.slug:
             errors.append(api.SpecError(path, "a guardian cannot chain itself"))
         elif member not in composites:
@@ -173,7 +180,62 @@ def _member_errors(spec: GuardianSpec, config, composites) -> list[api.SpecError
             cycle = _cycle_back(member, spec.slug, chains, [spec.slug, member])
             if cycle:
                 errors.append(api.SpecError(path, "cycle: " + " -> ".join(cycle)))
+    return errors or _reach_errors(spec.slug, chains, composites)
+
+
+def _reach_errors(slug: str, chains, before) -> list[api.SpecError]:
+    """The composite, and each composite chaining it, must stay within MAX_EVALUATIONS member
+    evaluations and MAX_DEPTH levels (those already past them only must not grow)."""
+    now, then = _Reach(chains), _Reach(before)
+    errors = []
+    for composite in [slug, *sorted(_chaining(slug, chains))]:
+        evaluations, levels = now.of(composite)
+        old_evaluations, old_levels = then.of(composite) if composite in before else (0, 0)
+        whose = "it" if composite == slug else f"'{composite}', which chains it,"
+        if evaluations > max(MAX_EVALUATIONS, old_evaluations):
+            errors.append(api.SpecError("config.guardians", (
+                f"{whose} would reach {evaluations} guardian evaluations through its members "
+                f"(at most {MAX_EVALUATIONS})"
+            )))  # fmt: skip
+        if levels > max(MAX_DEPTH, old_levels):
+            errors.append(api.SpecError("config.guardians", (
+                f"{whose} would nest composites {levels} deep (at most {MAX_DEPTH})"
+            )))  # fmt: skip
     return errors
+
+
+class _Reach:
+    """(member evaluations, composite levels) of each guardian under `chains`, memoised."""
+
+    def __init__(self, chains):
+        self.chains, self.known = chains, {}
+
+    def of(self, slug: str, trail: frozenset = frozenset()) -> tuple[int, int]:
+        if slug not in self.known:
+            members = [m for m in self.chains.get(slug, ()) if m not in trail]  # no cycle twice
+            if not members:
+                return (0, 0)
+            reached = [self.of(member, trail | {slug}) for member in members]
+            self.known[slug] = (
+                sum(1 + evaluations for evaluations, _ in reached),
+                1 + max(levels for _, levels in reached),
+            )
+        return self.known[slug]
+
+
+def _chaining(slug: str, chains) -> set[str]:
+    """Every guardian whose chains lead to `slug`."""
+    chained_by: dict[str, set[str]] = {}
+    for composite, members in chains.items():
+        for member in members:
+            chained_by.setdefault(member, set()).add(composite)
+    found, todo = set(), [slug]
+    while todo:
+        for composite in chained_by.get(todo.pop(), ()):
+            if composite not in found and composite != slug:
+                found.add(composite)
+                todo.append(composite)
+    return found
 
 
 def _cycle_back(current: str, target: str, chains, trail: list[str]) -> list[str] | None:
