@@ -5,7 +5,7 @@ from celery.signals import worker_process_shutdown, worker_shutdown
 from django.conf import settings
 
 from config.errors import database_unreachable
-from workflows.engine import dispatch, runner, steps, sweeps
+from workflows.engine import budget, dispatch, runner, steps, sweeps
 from workflows.engine.calls import calls
 
 # A delivery that found the database unreachable tries again after 0.5 s, 1 s, 2 s, ... up to
@@ -62,7 +62,7 @@ def steps_dispatch_due() -> int:
 
 @shared_task(name="workflows.steps_recover_expired")
 def steps_recover_expired() -> int:
-    return sweeps.steps_recover_expired()
+    return sweeps.steps_recover_expired() + budget.holds_release_stale()
 
 
 @worker_process_shutdown.connect  # a prefork child

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict
 from config.errors import InvalidInput
 from tests.workflows.test_api import client_for
 from workflows.engine import api
+from workflows.engine.budget import holds_release_stale
 from workflows.engine.runner import step_run_claim, step_run_record
 from workflows.models import Run, RunStatus, StepRun, StepStatus
 
@@ -198,3 +199,50 @@ def test_the_api_starts_a_run_with_a_budget_and_shows_it(make_workflow, operator
     assert response.status_code == 201, response.json()
     assert response.json()["budget_usd"] == 2.5
     assert response.json()["status"] == RunStatus.RUNNING
+
+
+def _timed_out_in_flight(make_workflow, operator):
+    """A run with a budget whose one call holds 0.4 and timed out while still in flight."""
+    retried = SPENDERS.replace(
+        'spend: "each"',
+        'spend: "each"\n    retry: {max_attempts: 2, backoff_s: 600, max_backoff_s: 600}',
+    )
+    run = start(make_workflow, operator, retried, inputs={"n": 1}, budget_usd=Decimal("1.0"))
+    step_run = StepRun.objects.get(run=run)
+    claim = step_run_claim(run_id=run.pk, step_run_id=step_run.pk)
+    assert api.budget_reserve(claim.context, WORST)
+    step_run_record(claim, api.Fail("timed out", code="timeout"), call_in_flight=True)
+    return run, step_run
+
+
+@pytest.mark.django_db
+def test_a_hold_kept_for_a_call_in_flight_is_released_when_its_late_outcome_never_comes(
+    make_workflow, operator
+):
+    run, step_run = _timed_out_in_flight(make_workflow, operator)
+    step_run.refresh_from_db()
+    assert step_run.reserved_usd == WORST  # kept: the call may still spend it
+
+    assert holds_release_stale() == 0  # within the step's lease of its timeout
+    assert run.status == RunStatus.RUNNING  # its retry waits its backoff
+    assert holds_release_stale(now=step_run.finished_at + timedelta(hours=1)) == 1
+
+    run.refresh_from_db()
+    step_run.refresh_from_db()
+    assert (run.reserved_usd, step_run.reserved_usd) == (0, 0)
+
+
+@pytest.mark.django_db
+def test_a_run_that_ends_gives_back_every_hold_its_step_runs_keep(make_workflow, operator):
+    run = start(make_workflow, operator, SPENDERS.replace("range(inputs.n) | list", "[1, 2]"),
+                inputs={}, budget_usd=Decimal("1.0"))  # fmt: skip
+    first, second = StepRun.objects.filter(run=run).order_by("iteration")
+    claim = step_run_claim(run_id=run.pk, step_run_id=first.pk)
+    assert api.budget_reserve(claim.context, WORST)
+    step_run_record(claim, api.Fail("timed out", code="timeout", retryable=False),
+                    call_in_flight=True)  # fmt: skip
+
+    run.refresh_from_db()
+    assert run.status == RunStatus.FAILED
+    assert run.reserved_usd == 0
+    assert set(StepRun.objects.filter(run=run).values_list("reserved_usd", flat=True)) == {0}

@@ -302,8 +302,14 @@ def test_sweep_dispatches_due_steps_whose_dispatch_was_lost(make_workflow):
     second, _ = call("sweep")
 
     # then the plug-ins': interventions expired, warned of their due time, notifications resent
-    assert first == "dispatched 1, woken 0, recovered 0, expired 0, warned 0, resent 0\n"
-    assert second == "dispatched 0, woken 0, recovered 0, expired 0, warned 0, resent 0\n"
+    assert (
+        first
+        == "dispatched 1, woken 0, recovered 0, holds released 0, expired 0, warned 0, resent 0\n"
+    )
+    assert (
+        second
+        == "dispatched 0, woken 0, recovered 0, holds released 0, expired 0, warned 0, resent 0\n"
+    )
 
 
 @pytest.mark.django_db
@@ -314,6 +320,6 @@ def test_sweep_loop_runs_the_given_number_of_rounds(make_workflow):
     stdout, _ = call("sweep", "--loop", "--interval", "0", "--rounds", "3")
 
     assert stdout.splitlines() == [
-        "dispatched 1, woken 0, recovered 0, expired 0, warned 0, resent 0",
+        "dispatched 1, woken 0, recovered 0, holds released 0, expired 0, warned 0, resent 0",
         "Stopped after 3 sweep(s).",
     ]

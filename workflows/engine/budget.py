@@ -15,9 +15,12 @@ from decimal import Decimal
 
 from django.db import transaction
 from django.db.models import F, Q
+from django.utils import timezone
 
 from workflows.engine.contract import StepContext
+from workflows.engine.progress import lease_for
 from workflows.models import Run, StepRun, StepStatus
+from workflows.spec import spec_for_version_id
 
 
 def budget_reserve(context: StepContext, amount: Decimal) -> bool:
@@ -60,6 +63,33 @@ def budget_left(context: StepContext) -> Decimal | None:
         return None
     run = Run.objects.values("budget_usd", "cost_usd", "reserved_usd").get(pk=context.run_id)
     return run["budget_usd"] - run["cost_usd"] - run["reserved_usd"]
+
+
+def holds_release_stale(now=None) -> int:
+    """Give back the holds of calls timed out in flight whose late outcome never came (their
+    worker died): once the step's lease has passed again since the timeout. Run by the beat
+    sweep that recovers expired leases; returns how many it released."""
+    now = now or timezone.now()
+    kept = (
+        StepRun.objects.filter(reserved_usd__gt=0, finished_at__isnull=False)
+        .exclude(status=StepStatus.RUNNING)
+        .values_list("pk", "run_id", "step_id", "finished_at", "run__version_id")[:500]
+    )
+    released = 0
+    for pk, run_id, step_id, finished_at, version_id in kept:
+        timeout_s = spec_for_version_id(version_id).step(step_id).timeout_s
+        if finished_at + lease_for(timeout_s) > now:
+            continue
+        with transaction.atomic():  # the step run, then its run: the engine's lock order
+            step_run = StepRun.objects.select_for_update().filter(pk=pk).first()
+            if step_run is None or not step_run.reserved_usd:
+                continue
+            Run.objects.filter(pk=run_id).update(
+                reserved_usd=F("reserved_usd") - step_run.reserved_usd
+            )
+            StepRun.objects.filter(pk=pk).update(reserved_usd=0)
+            released += 1
+    return released
 
 
 def _attempt(context: StepContext):

@@ -46,6 +46,7 @@ def run_transition(unit: Unit, to: str, *, reason: str = "", **payload) -> None:
         event["reason"] = reason
     unit.event("run.status", event)
     if to in RUN_TERMINAL:
+        _holds_release_all(unit)
         for handler in run_finished_handlers():  # their events follow the end's
             handler(str(run.pk), to, event_writer(unit))
 
@@ -81,6 +82,19 @@ def hold_release(unit: Unit, step_run: StepRun) -> None:
         unit.lock_run()
         unit.run.reserved_usd -= step_run.reserved_usd
         step_run.reserved_usd = 0
+
+
+def _holds_release_all(unit: Unit) -> None:
+    """An ended run spends nothing more: give back every hold its step runs keep (calls timed
+    out in flight; a late outcome still adds its cost). Step runs another transaction holds
+    release their own when they are recorded (skipped here: the run's lock is held)."""
+    held = StepRun.objects.select_for_update(skip_locked=True).filter(
+        run_id=unit.run.pk, reserved_usd__gt=0
+    )
+    rows = list(held.values_list("pk", "reserved_usd"))
+    if rows:
+        unit.run.reserved_usd -= sum(amount for _, amount in rows)
+        StepRun.objects.filter(pk__in=[pk for pk, _ in rows]).update(reserved_usd=0)
 
 
 def records_save(records) -> None:

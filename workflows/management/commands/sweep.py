@@ -4,6 +4,7 @@ import time
 
 from django.core.management import BaseCommand
 
+from workflows.engine.budget import holds_release_stale
 from workflows.engine.registry import sweeps
 from workflows.engine.sweeps import steps_dispatch_due, steps_recover_expired, steps_wake_due
 
@@ -47,6 +48,7 @@ def _sweep() -> dict[str, int]:
         "dispatched": steps_dispatch_due(),
         "woken": steps_wake_due(),
         "recovered": steps_recover_expired(),
+        "holds released": holds_release_stale(),
         **{name: sweep() for name, sweep in sweeps().items()},
     }
 
