@@ -7,7 +7,7 @@ breach warning went out), because expiring it with nothing to do would strand it
 waits on it and nothing else.
 
 Expiry races answers on the intervention's row lock (the services' lock order: intervention,
-run, step run): a row an answer holds is skipped and found RESOLVED by the next sweep; an answer
+step run, run): a row an answer holds is skipped and found RESOLVED by the next sweep; an answer
 that waited for the expiry's lock finds it EXPIRED and gets 409.
 """
 
@@ -21,6 +21,7 @@ from interventions import notifications
 from interventions.decisions import step_answered
 from interventions.lifecycle import intervention_transition
 from interventions.models import ACTIVE, Intervention, InterventionType, OnExpiry, Status
+from workflows.engine import api
 
 logger = logging.getLogger(__name__)
 BATCH = 200
@@ -56,6 +57,8 @@ def _expired(intervention_id) -> bool:
     intervention = _due_locked(intervention_id)
     if intervention is None:
         return False
+    if intervention.wait_ref:
+        api.step_run_lock(intervention.step_run_id)  # before the run (the event), as the engine
     decision = expiry_decision(intervention)
     comment = f"no answer by {intervention.due_at.isoformat()}"
     intervention.resolution = {"decision": decision, "data": None, "output": None,

@@ -2,6 +2,8 @@
 exactly one wins."""
 
 import threading
+import time
+from decimal import Decimal
 
 import pytest
 from django.db import connection, transaction
@@ -13,9 +15,10 @@ from interventions.expiry import intervention_expire, interventions_expire_due
 from interventions.models import Intervention, Status
 from interventions.services import intervention_resolve
 from tests.interventions.conftest import waiting_on
-from tests.interventions.test_flows import APPROVAL
+from tests.interventions.test_flows import APPROVAL, ESCALATING
 from tests.workflows.test_api import client_for
-from workflows.engine import api
+from workflows.engine import api, runner
+from workflows.engine.contract import Done
 from workflows.models import Run, RunStatus, StepRun
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -165,3 +168,36 @@ def test_the_expiry_skips_an_intervention_an_answer_holds(start, drain):
         done.set()
         holder.join(timeout=10)
     assert interventions_expire_due() == 1
+
+
+def test_the_expiry_racing_a_late_outcome_of_its_step_deadlocks_neither(start, drain, monkeypatch):
+    run = start(ESCALATING.replace("priority: urgent}", "priority: urgent, on_expiry: skip}"))
+    drain()
+    intervention = waiting_on(run)
+    Intervention.objects.filter(pk=intervention.pk).update(due_at=timezone.now())
+    step_run = StepRun.objects.get(run=run, step_id="fetch", status="WAITING")
+    claim = runner.Claim(run_id=str(run.pk), step_run_id=step_run.pk, token=step_run.claim,
+                         executor=None, context=None)  # fmt: skip
+    original, holding = runner.cost_add, threading.Event()
+
+    def slow_cost_add(unit, held, cost):  # the step run locked here, its run not yet
+        holding.set()
+        time.sleep(1.0)  # the expiry takes the intervention meanwhile
+        return original(unit, held, cost)
+
+    monkeypatch.setattr(runner, "cost_add", slow_cost_add)
+
+    def late():
+        runner.step_run_record(claim, Done({"x": 1}, cost_usd=Decimal("0.01")))
+        return "recorded"
+
+    def expire():
+        holding.wait(5)
+        time.sleep(0.2)
+        return intervention_expire(intervention_id=intervention.pk)
+
+    outcomes = _together(late, expire)
+
+    assert outcomes == ["recorded", True]  # the late outcome, then the expiry (no deadlock)
+    assert Intervention.objects.get(pk=intervention.pk).status == Status.EXPIRED
+    assert StepRun.objects.get(pk=step_run.pk).status == "SKIPPED"
