@@ -42,7 +42,7 @@ def warn_at(created_at, due_at):
     return due_at - min(lead, (due_at - created_at) * 0.2)
 
 
-def notifications_record(intervention: Intervention, *, event: str) -> list[Notification]:
+def notifications_record(intervention: Intervention, *, event: str) -> None:
     """Write the event's notifications, delivered once the caller's transaction commits."""
     assert connection.in_atomic_block, "in the transaction of the event"
     payload = _payload(intervention, event)
@@ -57,7 +57,6 @@ def notifications_record(intervention: Intervention, *, event: str) -> list[Noti
         row.intervention, row.event, row.payload = intervention, event, payload
     Notification.objects.bulk_create(rows)
     _dispatch_on_commit([row.pk for row in rows])
-    return rows
 
 
 def _dispatch_on_commit(ids: list) -> None:
