@@ -166,12 +166,19 @@ def _post(notification: Notification) -> None:
 
 
 def _recipients(intervention: Intervention) -> list[str]:
-    if intervention.assignee is not None and intervention.assignee.email:
-        return [intervention.assignee.email]
-    if intervention.group is None:
+    """The assignee, else the candidate group's members: only those with an email who may
+    see the run (a notification says what the intervention says)."""
+    if intervention.assignee is not None:
+        people = [intervention.assignee]
+    elif intervention.group is not None:
+        people = intervention.group.user_set.filter(is_active=True)
+    else:
         return []
-    members = intervention.group.user_set.filter(is_active=True).exclude(email="")
-    return sorted(set(members.values_list("email", flat=True)))
+    return sorted({
+        person.email for person in people
+        if person.email and person.is_active
+        and api.runs_visible(person).filter(pk=intervention.run_id).exists()
+    })  # fmt: skip
 
 
 def _payload(intervention: Intervention, event: str) -> dict:

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 from django.utils import timezone
+from guardian.shortcuts import assign_perm
 
 from config.errors import InvalidInput
 from interventions.expiry import interventions_expire_due
@@ -18,6 +19,7 @@ from interventions.notifications import (
 )
 from tests.interventions.conftest import waiting_on
 from tests.interventions.test_flows import APPROVAL
+from workflows.models import Run, Workflow
 
 pytestmark = pytest.mark.django_db
 
@@ -41,6 +43,7 @@ def test_an_opened_intervention_emails_its_assignee(start, drain, make_user, mai
     assignee.email = "ada@example.com"
     assignee.save()
     run = start(ASSIGNED.replace("ASSIGNEE", assignee.username))
+    assign_perm("view_workflow", assignee, Workflow.objects.get(slug="assigned"))
     drain()
 
     [notification] = deliver_pending()
@@ -68,7 +71,14 @@ def test_without_an_assignee_the_group_s_members_with_an_email_are_mailed(
     other.email = "grace@example.com"
     other.save()
     other.groups.add(legal)
-    start(APPROVAL)
+    outsider = make_user(username="eve")  # in the group, but may not see the workflow's runs
+    outsider.email = "eve@example.com"
+    outsider.save()
+    outsider.groups.add(legal)
+    run = start(APPROVAL)
+    assign_perm(
+        "view_workflow", other, Workflow.objects.get(pk=Run.objects.get(pk=run.pk).workflow_id)
+    )
     drain()
 
     [notification] = deliver_pending()
