@@ -2,12 +2,13 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
 
 from accounts.models import AuditEntry, User
+from config.admin import ReadOnlyAdmin
 
 admin.site.register(User, UserAdmin)
 
 
 @admin.register(AuditEntry)
-class AuditEntryAdmin(admin.ModelAdmin):
+class AuditEntryAdmin(ReadOnlyAdmin, admin.ModelAdmin):
     """The audit log, read-only: entries are written by the services that perform the acts."""
 
     list_display = ("at", "actor_name", "action", "object_type", "object_id", "object_repr", "ip")
@@ -15,12 +16,3 @@ class AuditEntryAdmin(admin.ModelAdmin):
     search_fields = ("=object_id", "object_repr", "actor_name")
     date_hierarchy = "at"
     readonly_fields = [field.name for field in AuditEntry._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

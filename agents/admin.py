@@ -23,7 +23,8 @@ from agents.services import (
     provider_breaker_reset,
     provider_save,
 )
-from config.forms import SpecForm
+from config.admin import ReadOnlyAdmin
+from config.forms import SpecForm, VersionedSpecForm
 
 
 class ProviderForm(SpecForm):
@@ -38,19 +39,12 @@ class ProviderForm(SpecForm):
         return provider_save(source=source, by=self.author, slug=slug)[0]
 
 
-class AgentForm(SpecForm):
-    class Meta(SpecForm.Meta):
+class AgentForm(VersionedSpecForm):
+    create, publish = staticmethod(agent_create), staticmethod(agent_version_publish)
+    publishes = "agent"
+
+    class Meta(VersionedSpecForm.Meta):
         model = Agent
-
-    def current_spec(self):
-        version = self.instance.current_version if self.instance.pk else None
-        return version.spec if version else None
-
-    def saved(self, source):
-        if self.instance.pk is None:
-            return agent_create(source=source, by=self.author)
-        agent_version_publish(agent=self.instance, source=source, by=self.author)
-        return Agent.objects.get(pk=self.instance.pk)
 
 
 class _SpecAdmin(admin.ModelAdmin):
@@ -121,15 +115,8 @@ class AgentAdmin(_SpecAdmin):
         agents_enable(queryset, enabled=False, by=request.user)
 
 
-class _HistoryAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+class _HistoryAdmin(ReadOnlyAdmin, admin.ModelAdmin):
+    pass
 
 
 @admin.register(AgentVersion)

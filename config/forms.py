@@ -48,3 +48,22 @@ class SpecForm(forms.ModelForm):
                 for line in error_lines(exc):
                     self.add_error("spec_source", line)
         return cleaned
+
+
+class VersionedSpecForm(SpecForm):
+    """A versioned definition (an agent, a guardian): the add page creates version 1, the change
+    page publishes the next through its services: `create(source=, by=)` and
+    `publish(<publishes>=instance, source=, by=)`."""
+
+    create = publish = None
+    publishes = ""  # the publish service's name for the instance: "agent", "guardian"
+
+    def current_spec(self):
+        version = self.instance.current_version if self.instance.pk else None
+        return version.spec if version else None
+
+    def saved(self, source):
+        if self.instance.pk is None:
+            return type(self).create(source=source, by=self.author)
+        type(self).publish(**{self.publishes: self.instance}, source=source, by=self.author)
+        return type(self.instance).objects.get(pk=self.instance.pk)

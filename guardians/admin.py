@@ -11,7 +11,8 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path
 
-from config.forms import SpecForm
+from config.admin import ReadOnlyAdmin
+from config.forms import VersionedSpecForm
 from guardians.models import Guardian, GuardianDecision, GuardianVersion
 from guardians.selectors import guardian_dry_run
 from guardians.services import guardian_create, guardian_version_publish
@@ -24,19 +25,12 @@ SAMPLE = {
 }
 
 
-class GuardianForm(SpecForm):
-    class Meta(SpecForm.Meta):
+class GuardianForm(VersionedSpecForm):
+    create, publish = staticmethod(guardian_create), staticmethod(guardian_version_publish)
+    publishes = "guardian"
+
+    class Meta(VersionedSpecForm.Meta):
         model = Guardian
-
-    def current_spec(self):
-        version = self.instance.current_version if self.instance.pk else None
-        return version.spec if version else None
-
-    def saved(self, source):
-        if self.instance.pk is None:
-            return guardian_create(source=source, by=self.author)
-        guardian_version_publish(guardian=self.instance, source=source, by=self.author)
-        return Guardian.objects.get(pk=self.instance.pk)
 
 
 class DryRunForm(forms.Form):
@@ -112,15 +106,8 @@ class GuardianAdmin(admin.ModelAdmin):
         return TemplateResponse(request, "admin/guardians/guardian/dry_run.html", context)
 
 
-class _HistoryAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+class _HistoryAdmin(ReadOnlyAdmin, admin.ModelAdmin):
+    pass
 
 
 @admin.register(GuardianVersion)

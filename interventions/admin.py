@@ -3,28 +3,18 @@ the dashboard, whose services check who may), with their comments and notificati
 
 from django.contrib import admin
 
+from config.admin import ReadOnlyAdmin
 from interventions.models import Intervention, InterventionComment, Notification
 
 
-class _ReadOnly:
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
-class CommentInline(_ReadOnly, admin.TabularInline):
+class CommentInline(ReadOnlyAdmin, admin.TabularInline):
     model = InterventionComment
     fields = ("at", "author", "text")
     readonly_fields = fields
     extra = 0
 
 
-class NotificationInline(_ReadOnly, admin.TabularInline):
+class NotificationInline(ReadOnlyAdmin, admin.TabularInline):
     model = Notification
     fields = ("created_at", "event", "channel", "to", "status", "attempts", "error", "sent_at")
     readonly_fields = fields
@@ -32,7 +22,7 @@ class NotificationInline(_ReadOnly, admin.TabularInline):
 
 
 @admin.register(Intervention)
-class InterventionAdmin(_ReadOnly, admin.ModelAdmin):
+class InterventionAdmin(ReadOnlyAdmin, admin.ModelAdmin):
     list_display = ("created_at", "workflow", "step_id", "type", "priority", "status", "group",
                     "assignee", "claimed_by", "due_at", "resolved_by", "resolved_at")  # fmt: skip
     list_filter = ("status", "type", "priority", "group", "source")

@@ -14,6 +14,7 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from guardian.admin import GuardedModelAdmin
 
+from config.admin import ReadOnlyAdmin
 from config.errors import ChameleonError, error_lines
 from config.forms import spec_field
 from workflows import services
@@ -230,7 +231,7 @@ class WorkflowAdmin(GuardedModelAdmin):
 
 
 @admin.register(WorkflowVersion)
-class WorkflowVersionAdmin(admin.ModelAdmin):
+class WorkflowVersionAdmin(ReadOnlyAdmin, admin.ModelAdmin):
     """Published versions are immutable: view only, for everyone."""
 
     list_display = ("workflow", "number", "published_at", "published_by", "short_checksum")
@@ -247,15 +248,6 @@ class WorkflowVersionAdmin(admin.ModelAdmin):
         if request.user.is_superuser:
             return queryset
         return queryset.filter(workflow__in=workflows_visible_to(request.user).values("pk"))
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.display(description="Checksum")
     def short_checksum(self, obj):
@@ -282,22 +274,13 @@ class _LatestRowsFormSet(BaseInlineFormSet):
         return self._queryset
 
 
-class _ReadOnlyInline(admin.TabularInline):
+class _ReadOnlyInline(ReadOnlyAdmin, admin.TabularInline):
     formset = _LatestRowsFormSet
     extra = 0
     can_delete = False
 
     def get_readonly_fields(self, request, obj=None):
         return self.fields
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def has_view_permission(self, request, obj=None):
         # Steps and events follow their run (and so their workflow); RunAdmin's queryset has
@@ -329,7 +312,7 @@ class RunEventInline(_ReadOnlyInline):
 
 
 @admin.register(Run)
-class RunAdmin(admin.ModelAdmin):
+class RunAdmin(ReadOnlyAdmin, admin.ModelAdmin):
     """Runs are driven by the engine: the admin watches them and can cancel them, nothing else."""
 
     list_display = (
@@ -351,15 +334,6 @@ class RunAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request):
         return runs_visible_to(request.user).select_related("workflow", "version", "started_by")
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def has_cancel_permission(self, request, obj=None):
         # Cancelling is part of running a workflow (run_workflow), or an operator's override.
