@@ -1,7 +1,6 @@
 """Provider and agent definitions from files: `load_workflows DIR` loads DIR/providers and then
 DIR/agents (each agent after the agent it falls back to), before the workflows that use them."""
 
-from graphlib import TopologicalSorter
 from pathlib import Path
 
 from agents.models import Agent, Provider
@@ -9,15 +8,19 @@ from agents.services import agent_create, agent_version_publish, provider_save
 from config.errors import ChameleonError, error_lines
 from workflows.engine import api
 
-SUFFIXES = (".yaml", ".yml", ".json")
-
 
 def providers_load_dir(*, directory: Path, owner, missing_only=False) -> list[api.LoadResult]:
-    return [_loaded(path, missing_only, _provider_load, owner) for path in _files(directory)]
+    return [
+        _loaded(path, missing_only, _provider_load, owner)
+        for path in api.definition_files_ordered(directory, _nothing)
+    ]
 
 
 def agents_load_dir(*, directory: Path, owner, missing_only=False) -> list[api.LoadResult]:
-    return [_loaded(path, missing_only, _agent_load, owner) for path in _by_fallback(directory)]
+    return [
+        _loaded(path, missing_only, _agent_load, owner)
+        for path in api.definition_files_ordered(directory, _fallback)
+    ]
 
 
 def _loaded(path: Path, missing_only: bool, load, owner) -> api.LoadResult:
@@ -54,28 +57,14 @@ def _agent_load(path, source, owner, missing_only) -> api.LoadResult:
     return api.LoadResult(path, outcome, slug=slug, version=version.number)
 
 
-def _files(directory: Path) -> list[Path]:
-    return sorted(p for p in Path(directory).iterdir() if p.suffix in SUFFIXES and p.is_file())
-
-
-def _by_fallback(directory: Path) -> list[Path]:
-    """Each agent's file after the file of the agent it falls back to (when both are here)."""
-    files = _files(directory)
-    defined, falls_back = {}, {}
-    for path in files:
-        try:
-            data = api.spec_load_text(path.read_text(encoding="utf-8"))
-        except (ChameleonError, OSError, UnicodeDecodeError):
-            continue  # loading it reports the problem
-        defined[_slug_of(data)] = path
-        falls_back[path] = data.get("fallback_agent")
-    graph = {path: [defined[f] for f in [falls_back.get(path)] if f in defined] for path in files}
-    try:
-        return list(TopologicalSorter(graph).static_order())
-    except ValueError:  # a fallback cycle: validation names it
-        return files
-
-
 def _slug_of(data: dict) -> str:
     slug = data.get("slug")
     return slug if isinstance(slug, str) else ""
+
+
+def _nothing(data: dict) -> list:
+    return []
+
+
+def _fallback(data: dict) -> list:
+    return [data.get("fallback_agent")]

@@ -1,7 +1,6 @@
 """Guardian definitions from files: `load_workflows DIR` loads DIR/guardians (each composite
 after the guardians it chains) before the workflows that guard their steps with them."""
 
-from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
 
 from config.errors import ChameleonError, error_lines
@@ -9,11 +8,12 @@ from guardians.models import Guardian
 from guardians.services import guardian_create, guardian_version_publish
 from workflows.engine import api
 
-SUFFIXES = (".yaml", ".yml", ".json")
-
 
 def guardians_load_dir(*, directory: Path, owner, missing_only=False) -> list[api.LoadResult]:
-    return [_loaded(path, owner, missing_only) for path in _by_chain(directory)]
+    return [
+        _loaded(path, owner, missing_only)
+        for path in api.definition_files_ordered(directory, _members)
+    ]
 
 
 def _loaded(path: Path, owner, missing_only: bool) -> api.LoadResult:
@@ -36,26 +36,11 @@ def _loaded(path: Path, owner, missing_only: bool) -> api.LoadResult:
         return api.LoadResult(path, "failed", errors=[f"cannot read: {exc}"])
 
 
-def _by_chain(directory: Path) -> list[Path]:
-    """Files by name, each composite's after the files of the guardians it chains."""
-    files = sorted(p for p in Path(directory).iterdir() if p.suffix in SUFFIXES and p.is_file())
-    defined, chains = {}, {}
-    for path in files:
-        try:
-            data = api.spec_load_text(path.read_text(encoding="utf-8"))
-        except (ChameleonError, OSError, UnicodeDecodeError):
-            continue  # loading it reports the problem
-        defined[_slug_of(data)] = path
-        config = data.get("config")
-        members = config.get("guardians") if isinstance(config, dict) else None
-        chains[path] = (
-            [m for m in members if isinstance(m, str)] if isinstance(members, list) else []
-        )
-    graph = {path: [defined[m] for m in chains.get(path, ()) if m in defined] for path in files}
-    try:
-        return list(TopologicalSorter(graph).static_order())
-    except CycleError:  # validation names the cycle
-        return files
+def _members(data: dict) -> list:
+    """The guardians a composite chains (they load first)."""
+    config = data.get("config")
+    members = config.get("guardians") if isinstance(config, dict) else None
+    return members if isinstance(members, list) else []
 
 
 def _slug_of(data: dict) -> str:

@@ -4,7 +4,9 @@ Each file creates its workflow or publishes the next version when its spec chang
 spec is a no-op. Files are loaded so that a sub-workflow comes before the workflows that call it.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
 
 from django.contrib.auth import get_user_model
@@ -90,47 +92,42 @@ def workflow_grant_roles(*, workflow: Workflow) -> None:
 
 
 def spec_files_ordered(directory: Path) -> list[Path]:
-    """Spec files by name, each moved after the files defining the workflows it calls."""
+    """Workflow spec files by name, each after the files defining the workflows it calls."""
+    return definition_files_ordered(directory, _workflows_called)
+
+
+def definition_files_ordered(directory: Path, needs: Callable[[dict], list]) -> list[Path]:
+    """The spec files of `directory` by name, each moved after the files that define the slugs
+    `needs(spec)` names (sub-workflows, fallback agents, a composite's guardians). Files that
+    cannot be read stay in place (loading them reports why); in a cycle, name order stays
+    (validation names the cycle)."""
     files = sorted(
         path
         for path in Path(directory).iterdir()
         if path.suffix in SPEC_SUFFIXES and path.is_file()
     )
-    defined_in: dict[str, Path] = {}
-    calls: dict[Path, list[str]] = {}
+    defined, needed = {}, {}
     for path in files:
         try:
             data = spec_load_text(path.read_text(encoding="utf-8"))
         except (ChameleonError, OSError, UnicodeDecodeError):
-            calls[path] = []  # loading it will report the problem
             continue
-        slug = _slug_of(data)
-        if slug:
-            defined_in.setdefault(slug, path)
-        steps = data.get("steps")
-        steps = steps if isinstance(steps, list) else []
-        calls[path] = [
-            step["workflow"]
-            for step in steps
-            if isinstance(step, dict) and isinstance(step.get("workflow"), str)
-        ]
-    ordered: list[Path] = []
-    visiting: set[Path] = set()
+        defined.setdefault(_slug_of(data), path)
+        needed[path] = [slug for slug in needs(data) if isinstance(slug, str)]
+    graph = {
+        path: [defined[slug] for slug in needed.get(path, ()) if defined.get(slug, path) != path]
+        for path in files
+    }
+    try:
+        return list(TopologicalSorter(graph).static_order())
+    except CycleError:
+        return files
 
-    def visit(path: Path) -> None:
-        if path in ordered or path in visiting:
-            return  # a cycle: validation will name the unknown workflow
-        visiting.add(path)
-        for slug in calls[path]:
-            dependency = defined_in.get(slug)
-            if dependency is not None and dependency != path:
-                visit(dependency)
-        visiting.discard(path)
-        ordered.append(path)
 
-    for path in files:
-        visit(path)
-    return ordered
+def _workflows_called(data: dict) -> list:
+    steps = data.get("steps")
+    steps = steps if isinstance(steps, list) else []
+    return [step.get("workflow") for step in steps if isinstance(step, dict)]
 
 
 def _slug_of(data: dict) -> str:

@@ -86,7 +86,7 @@ from workflows.expressions import compile_template as template_check
 from workflows.expressions import evaluate as expression_evaluate
 from workflows.expressions import expression_paths
 from workflows.expressions import render as template_render
-from workflows.loading import LoadResult
+from workflows.loading import LoadResult, definition_files_ordered
 from workflows.selectors import run_get_visible as run_visible
 from workflows.selectors import runs_visible_to as runs_visible
 from workflows.spec import (
@@ -139,6 +139,7 @@ __all__ = [
     "budget_reserve",
     "budget_settle",
     "connection_release",
+    "definition_files_ordered",
     "definitions_register",
     "destination_check",
     "event_type_register",
