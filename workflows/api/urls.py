@@ -1,6 +1,6 @@
 from django.urls import path
 
-from workflows.api import views
+from workflows.api import stream, views
 
 urlpatterns = [
     path("workflows/", views.WorkflowsView.as_view(), name="workflow-list"),
@@ -15,5 +15,10 @@ urlpatterns = [
     path("runs/<uuid:run_id>/", views.RunView.as_view(), name="run-detail"),
     path("runs/<uuid:run_id>/steps/", views.RunStepsView.as_view(), name="run-steps"),
     path("runs/<uuid:run_id>/events/", views.RunEventsView.as_view(), name="run-events"),
+    path(
+        "runs/<uuid:run_id>/events/stream/",
+        stream.RunEventsStreamView.as_view(),
+        name="run-events-stream",
+    ),
     path("runs/<uuid:run_id>/cancel/", views.RunCancelView.as_view(), name="run-cancel"),
 ]
