@@ -386,3 +386,6 @@ class RunAdmin(ReadOnlyAdmin, admin.ModelAdmin):
     @admin.display(description="Result")
     def result_json(self, obj):
         return _pretty_json(obj.result)
+
+
+from workflows import schedule_admin  # noqa: E402, F401 (registers the schedules admin)

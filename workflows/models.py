@@ -311,3 +311,42 @@ class RunEvent(models.Model):
 
     def __str__(self):
         return f"{self.run_id}#{self.seq} {self.type}"
+
+
+class Schedule(models.Model):
+    """A workflow started on a cron expression or every N seconds, with fixed inputs.
+
+    Beat fires it through its django-celery-beat PeriodicTask (written by
+    workflows.schedules.schedule_save, never by hand); its runs start as `owner`.
+    """
+
+    name = models.CharField(max_length=100, unique=True)
+    workflow = models.ForeignKey(Workflow, on_delete=models.PROTECT, related_name="schedules")
+    cron = models.CharField(
+        max_length=100, blank=True, help_text="Five fields, UTC: minute hour day month weekday."
+    )
+    interval_seconds = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Or: every this many seconds."
+    )
+    inputs = models.JSONField(default=dict, blank=True)
+    enabled = models.BooleanField(default=True)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="schedules",
+        help_text="Who scheduled it (last saved it): its runs start as them.",
+    )  # fmt: skip
+    periodic_task = models.OneToOneField(
+        "django_celery_beat.PeriodicTask", on_delete=models.SET_NULL, null=True, blank=True,
+        related_name="+",
+    )  # fmt: skip
+    last_run = models.ForeignKey(
+        Run, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name

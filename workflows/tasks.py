@@ -5,6 +5,7 @@ from celery.signals import worker_process_shutdown, worker_shutdown
 from django.conf import settings
 
 from config.errors import database_unreachable
+from workflows import schedules
 from workflows.engine import budget, dispatch, runner, steps, sweeps
 from workflows.engine.calls import calls
 
@@ -63,6 +64,13 @@ def steps_dispatch_due() -> int:
 @shared_task(name="workflows.steps_recover_expired")
 def steps_recover_expired() -> int:
     return sweeps.steps_recover_expired() + budget.holds_release_stale()
+
+
+@shared_task(name=schedules.FIRE_TASK)
+def schedule_fire(schedule_id: int) -> str | None:
+    """Beat's fire of a schedule: start its tick's run (a second fire of the tick finds it)."""
+    run = schedules.schedule_fire(schedule_id=schedule_id)
+    return str(run.pk) if run else None
 
 
 @worker_process_shutdown.connect  # a prefork child

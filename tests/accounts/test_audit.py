@@ -30,6 +30,7 @@ from tests.conftest import drain
 from tests.workflows.test_api import client_for
 from workflows.engine import api
 from workflows.models import Workflow
+from workflows.schedules import schedule_delete, schedule_save
 from workflows.services import workflow_create, workflow_set_paused, workflow_version_publish
 
 pytestmark = pytest.mark.django_db
@@ -85,6 +86,11 @@ def _overdue(user) -> Intervention:
     return Intervention.objects.get(run_id=run.pk)
 
 
+def _schedule(user, schedule=None):
+    return schedule_save(schedule=schedule, name="hourly", workflow=_workflow(user),
+                         cron="0 * * * *", by=user)  # fmt: skip
+
+
 def _resolve(user, intervention, decision="reject"):
     return intervention_resolve(intervention_id=intervention.pk, user=user, decision=decision)
 
@@ -101,6 +107,9 @@ PRIVILEGED = {
     "workflow.pause": (_workflow, lambda u, w: workflow_set_paused(workflow=w, paused=True, by=u)),
     "run.start": (_workflow, lambda u, w: api.run_start(workflow=w, inputs={}, started_by=u)),
     "run.cancel": (_run, lambda u, run: api.run_cancel(run_id=run.pk, by=u)),
+    "schedule.create": (_workflow, lambda u, _: _schedule(u)),
+    "schedule.change": (_schedule, lambda u, s: _schedule(u, s)),
+    "schedule.delete": (_schedule, lambda u, s: schedule_delete(schedule=s, by=u)),
     "provider.publish": (lambda u: None, lambda u, _: provider_save(source=SIM, by=u)),
     "provider.breaker_reset": (
         lambda u: provider_save(source=SIM, by=u)[0],

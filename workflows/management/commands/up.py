@@ -81,5 +81,8 @@ class Command(BaseCommand):
             without_gossip=True,
         )
         threading.Thread(target=worker.start, name="celery-worker", daemon=True).start()
-        EmbeddedService(celery_app, thread=True).start()
+        # EmbeddedService's own default is the file-based PersistentScheduler: name ours, so the
+        # schedules operators keep in the admin (django-celery-beat's rows) fire here too.
+        scheduler = celery_app.conf.beat_scheduler
+        EmbeddedService(celery_app, thread=True, scheduler_cls=scheduler).start()
         self.stdout.write("Worker and beat running in this process.")
