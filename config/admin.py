@@ -1,4 +1,10 @@
-"""What the admins share."""
+"""What the admins share, and the admin's own name (set here: every app's admin imports this)."""
+
+from django.contrib import admin
+
+admin.site.site_header = "Chameleon"
+admin.site.site_title = "Chameleon"
+admin.site.index_title = "Chameleon console"
 
 
 class ReadOnlyAdmin:
