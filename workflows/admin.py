@@ -18,6 +18,7 @@ from config.admin import ReadOnlyAdmin
 from config.errors import ChameleonError, error_lines
 from config.forms import spec_field
 from workflows import services
+from workflows.admin_workflow_pages import WorkflowPagesMixin
 from workflows.engine.api import run_cancel, run_start
 from workflows.engine.registry import run_pages
 from workflows.models import Run, RunEvent, RunStep, StepRun, Workflow, WorkflowVersion
@@ -95,7 +96,7 @@ class WorkflowSpecForm(forms.ModelForm):
 
 
 @admin.register(Workflow)
-class WorkflowAdmin(GuardedModelAdmin):
+class WorkflowAdmin(WorkflowPagesMixin, GuardedModelAdmin):
     form = WorkflowSpecForm
     list_display = ("slug", "name", "paused", "current_version_number", "owner", "updated_at")
     list_filter = ("paused",)

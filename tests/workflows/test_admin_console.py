@@ -1,7 +1,11 @@
 """The admin reads like a product: branded, with pause buttons, a run form and a run page."""
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.urls import reverse
+
+from accounts.models import AuditEntry
+from workflows.models import Run
 
 
 @pytest.fixture
@@ -21,3 +25,123 @@ def test_the_admin_is_branded_chameleon(operator_client):
     assert '<a href="/admin/">Chameleon</a>' in page
     assert "Django administration" not in page
     assert "Site administration" not in page
+
+
+# The workflow page: pause, unpause, start a run with inputs
+
+TYPED_SPEC = """
+slug: typed
+name: Typed inputs
+inputs:
+  name: {type: string, default: world}
+  count: {type: integer, required: true}
+  ratio: {type: number, default: 0.5}
+  loud: {type: boolean, default: false}
+  options: {type: object, default: {a: 1}}
+  tags: {type: array, default: []}
+steps:
+  - id: greet
+    tool: noop
+    with: {value: "{{ inputs.name }}"}
+"""
+
+
+def test_the_workflow_page_pauses_and_unpauses_with_an_audit_entry(operator_client, make_workflow):
+    workflow = make_workflow(TYPED_SPEC)
+    page_url = reverse("admin:workflows_workflow_change", args=[workflow.pk])
+    pause_url = reverse("admin:workflows_workflow_pause", args=[workflow.pk])
+
+    page = operator_client.get(page_url).content.decode()
+    paused = operator_client.post(pause_url, {"paused": "1"})
+    paused_page = operator_client.get(page_url).content.decode()
+    workflow.refresh_from_db()
+    was_paused = workflow.paused
+    operator_client.post(pause_url, {"paused": "0"})
+
+    assert f'action="{pause_url}"' in page and "Pause (no new runs)" in page
+    assert paused.status_code == 302 and paused.url == page_url
+    assert was_paused
+    assert "Unpause</button>" in paused_page and "Start a run" not in paused_page
+    workflow.refresh_from_db()
+    assert not workflow.paused
+    entries = AuditEntry.objects.filter(object_id=str(workflow.pk)).order_by("id")
+    assert [(e.action, e.actor) for e in entries if "pause" in e.action] == [
+        ("workflow.pause", operator_client.user),
+        ("workflow.unpause", operator_client.user),
+    ]
+
+
+def test_pausing_needs_change_permission_and_a_post(client, make_user, make_workflow):
+    workflow = make_workflow(TYPED_SPEC)
+    viewer = make_user()
+    viewer.is_staff = True
+    viewer.save(update_fields=["is_staff"])
+    viewer.user_permissions.add(Permission.objects.get(codename="view_workflow"))
+    client.force_login(viewer)
+    pause_url = reverse("admin:workflows_workflow_pause", args=[workflow.pk])
+
+    page = client.get(reverse("admin:workflows_workflow_change", args=[workflow.pk]))
+    refused = client.post(pause_url, {"paused": "1"})
+
+    assert "Pause (no new runs)" not in page.content.decode()
+    assert refused.status_code == 403
+    assert client.get(pause_url).status_code == 405
+    workflow.refresh_from_db()
+    assert not workflow.paused
+
+
+def test_a_run_starts_with_the_typed_inputs_of_the_form(operator_client, make_workflow):
+    workflow = make_workflow(TYPED_SPEC)
+    url = reverse("admin:workflows_workflow_start", args=[workflow.pk])
+
+    form_page = operator_client.get(url)
+    response = operator_client.post(
+        url,
+        {"name": "Ada", "count": "3", "ratio": "", "loud": "on", "options": '{"b": [1, 2]}',
+         "tags": '["x"]'},
+    )  # fmt: skip
+
+    fields = form_page.context["form"].fields
+    assert list(fields) == ["name", "count", "ratio", "loud", "options", "tags"]
+    assert fields["name"].initial == "world"
+    run = Run.objects.get(workflow=workflow)
+    assert response.status_code == 302
+    assert response.url == reverse("admin:workflows_run_change", args=[run.pk])
+    assert run.started_by == operator_client.user
+    assert run.inputs == {
+        "name": "Ada", "count": 3, "ratio": 0.5, "loud": True, "options": {"b": [1, 2]},
+        "tags": ["x"],
+    }  # fmt: skip
+
+
+def test_the_engine_refusing_the_inputs_shows_the_input_on_the_form(operator_client, make_workflow):
+    workflow = make_workflow(TYPED_SPEC)
+    url = reverse("admin:workflows_workflow_start", args=[workflow.pk])
+
+    response = operator_client.post(url, {"name": "Ada", "options": "[1, 2]", "tags": "[]"})
+
+    assert response.status_code == 200
+    errors = response.context["form"].errors
+    assert errors["count"] == ["count: is required"]
+    assert errors["options"] == ["options: must be of type object"]
+    assert "count: is required" in response.content.decode()
+    assert not Run.objects.exists()
+
+
+def test_starting_a_run_needs_run_permission_and_a_visible_workflow(
+    client, make_user, make_workflow
+):
+    workflow = make_workflow(TYPED_SPEC)
+    viewer = make_user()
+    viewer.is_staff = True
+    viewer.save(update_fields=["is_staff"])
+    client.force_login(viewer)
+    url = reverse("admin:workflows_workflow_start", args=[workflow.pk])
+
+    hidden = client.post(url, {"count": "1"})
+    viewer.user_permissions.add(Permission.objects.get(codename="view_workflow"))
+    refused = client.post(url, {"count": "1"})
+
+    assert hidden.status_code == 404
+    assert refused.status_code == 403
+    assert not Run.objects.exists()
