@@ -18,6 +18,7 @@ from config.admin import ReadOnlyAdmin
 from config.errors import ChameleonError, error_lines
 from config.forms import spec_field
 from workflows import services
+from workflows.admin_runs import ExecutionTableMixin, RunPageMixin, StepTableMixin
 from workflows.admin_workflow_pages import WorkflowPagesMixin
 from workflows.engine.api import run_cancel, run_start
 from workflows.engine.registry import run_pages
@@ -289,20 +290,21 @@ class _ReadOnlyInline(ReadOnlyAdmin, admin.TabularInline):
         return request.user.has_perm("workflows.view_run") or request.user.is_superuser
 
 
-class RunStepInline(_ReadOnlyInline):
+class RunStepInline(StepTableMixin, _ReadOnlyInline):
     model = RunStep
     verbose_name_plural = "Steps (first 200)"
     fields = (
-        "step_id", "status", "iterations_done", "output", "error", "started_at", "finished_at",
+        "step_id", "status_shown", "step_duration", "iterations_done", "child_runs", "output",
+        "error", "started_shown", "finished_shown",
     )  # fmt: skip
 
 
-class StepRunInline(_ReadOnlyInline):
+class StepRunInline(ExecutionTableMixin, _ReadOnlyInline):
     model = StepRun
     verbose_name_plural = "Step executions (first 200)"
     fields = (
-        "step_id", "iteration", "attempt", "status", "kind", "worker", "error", "due_at",
-        "started_at", "finished_at",
+        "step_id", "iteration", "attempt", "status_shown", "step_duration", "kind", "worker",
+        "child_run_shown", "error", "due_shown",
     )  # fmt: skip
 
 
@@ -313,12 +315,12 @@ class RunEventInline(_ReadOnlyInline):
 
 
 @admin.register(Run)
-class RunAdmin(ReadOnlyAdmin, admin.ModelAdmin):
+class RunAdmin(RunPageMixin, ReadOnlyAdmin, admin.ModelAdmin):
     """Runs are driven by the engine: the admin watches them and can cancel them, nothing else."""
 
     list_display = (
-        "id", "workflow", "version_number", "status", "progress", "started_by", "created_at",
-        "finished_at",
+        "id", "workflow", "version_number", "status_shown", "progress", "run_duration",
+        "started_by", "created_at",
     )  # fmt: skip
     list_filter = ("status", ("workflow", admin.RelatedOnlyFieldListFilter))
     list_select_related = ("workflow", "version", "started_by")
@@ -327,9 +329,10 @@ class RunAdmin(ReadOnlyAdmin, admin.ModelAdmin):
     actions = ("cancel",)
     inlines = (RunStepInline, StepRunInline, RunEventInline)
     fields = (
-        "id", "workflow", "version", "status", "progress", "error", "degraded", "cost_usd",
-        "budget_usd", "parent_run", "started_by", "idempotency_key", "created_at", "started_at",
-        "finished_at", "inputs_json", "state_json", "ctx_json", "result_json", "more",
+        "id", "workflow", "version", "status_shown", "progress", "run_duration", "error",
+        "degraded", "cost_usd", "budget_usd", "parent_shown", "children_shown", "started_by",
+        "idempotency_key", "created_shown", "started_shown", "finished_shown", "inputs_json",
+        "state_json", "ctx_json", "result_json", "more",
     )  # fmt: skip
     readonly_fields = fields
 

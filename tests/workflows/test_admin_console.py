@@ -1,11 +1,16 @@
 """The admin reads like a product: branded, with pause buttons, a run form and a run page."""
 
+from datetime import timedelta
+
 import pytest
 from django.contrib.auth.models import Permission
 from django.urls import reverse
+from django.utils import timezone
 
 from accounts.models import AuditEntry
-from workflows.models import Run
+from workflows.admin_runs import duration_text
+from workflows.engine.api import run_start
+from workflows.models import Run, RunStep
 
 
 @pytest.fixture
@@ -145,3 +150,61 @@ def test_starting_a_run_needs_run_permission_and_a_visible_workflow(
     assert hidden.status_code == 404
     assert refused.status_code == 403
     assert not Run.objects.exists()
+
+
+# The run page
+
+CHILD_SPEC = """
+slug: child
+inputs: {x: {type: integer, required: true}}
+steps:
+  - id: double
+    tool: noop
+    with: {value: "{{ inputs.x * 2 }}"}
+outputs: {doubled: "{{ steps.double.output }}"}
+"""
+PARENT_SPEC = """
+slug: parent
+steps:
+  - id: call
+    workflow: child
+    with: {x: 21}
+  - id: after
+    tool: noop
+    with: {value: "{{ steps.call.output.doubled }}"}
+"""
+
+
+def test_the_run_page_shows_statuses_durations_times_and_links_child_runs(
+    operator_client, make_workflow, drain
+):
+    make_workflow(CHILD_SPEC)
+    parent = make_workflow(PARENT_SPEC)
+    run, _ = run_start(workflow=parent, inputs={}, started_by=operator_client.user)
+    drain()
+    run.refresh_from_db()
+    child = run.child_runs.get()
+    run_url = reverse("admin:workflows_run_change", args=[run.pk])
+    child_url = reverse("admin:workflows_run_change", args=[child.pk])
+
+    page = operator_client.get(run_url)
+    child_page = operator_client.get(child_url).content.decode()
+
+    html = page.content.decode()
+    steps = next(
+        f for f in page.context["inline_admin_formsets"] if f.opts.model is RunStep
+    ).formset.forms
+    assert [form.instance.step_id for form in steps] == ["call", "after"]
+    assert html.count(f'href="{child_url}"') >= 2  # the run's child runs and the step's row
+    assert "Child runs" in html and "Duration" in html
+    assert ">Completed</span>" in html and "#15803d" in html  # the colour, and its text
+    assert f"{timezone.localtime(run.created_at):%Y-%m-%d %H:%M:%S}" in html
+    assert "ago)" in html
+    assert f'href="{run_url}"' in child_page  # the child links back to its parent
+
+
+def test_durations_read_as_a_person_says_them():
+    assert duration_text(timedelta(seconds=1.234)) == "1.23 s"
+    assert duration_text(timedelta(seconds=75)) == "1 min 15 s"
+    assert duration_text(timedelta(hours=3, minutes=4)) == "3 h 04 min"
+    assert duration_text(timedelta(days=3, hours=2)) == "3 d 2 h"

@@ -1,0 +1,181 @@
+"""A run's admin page read as a product page: coloured statuses with their text, durations,
+readable timestamps, and the steps as a table linking the child runs they started."""
+
+from datetime import datetime, timedelta
+
+from django.contrib import admin
+from django.db.models import Prefetch
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
+from django.utils.timesince import timesince
+
+from workflows.models import Run
+
+# Text always says the status; the colour only helps the eye (and reads on white and dark).
+STATUS_COLOURS = {
+    "PENDING": "#6b7280",
+    "PLANNING": "#6b7280",
+    "RUNNING": "#1d4ed8",
+    "WAITING": "#b45309",
+    "COMPLETED": "#15803d",
+    "SUCCEEDED": "#15803d",
+    "SKIPPED": "#6b7280",
+    "CANCELLED": "#4b5563",
+    "FAILED": "#b91c1c",
+}
+
+
+def status_badge(status: str) -> str:
+    colour = STATUS_COLOURS.get(status, "#374151")
+    return format_html(
+        '<span class="chameleon-status" style="background:{};color:#fff;padding:1px 8px;'
+        'border-radius:9px;font-weight:600;white-space:nowrap">{}</span>',
+        colour,
+        status.capitalize(),
+    )
+
+
+def when(moment: datetime | None) -> str:
+    """A timestamp as a person reads it: local date and time, and how long ago."""
+    if moment is None:
+        return "-"
+    local = timezone.localtime(moment)
+    return format_html(
+        '<time datetime="{}" title="{}">{}</time> <span class="quiet">({} ago)</span>',
+        moment.isoformat(),
+        moment.isoformat(),
+        f"{local:%Y-%m-%d %H:%M:%S %Z}",
+        timesince(moment).split(",")[0],
+    )
+
+
+def duration_text(delta: timedelta) -> str:
+    seconds = max(delta.total_seconds(), 0)
+    if seconds < 10:
+        return f"{seconds:.2f} s"
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    minutes, seconds = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes} min {seconds:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        return f"{hours} h {minutes:02d} min"
+    return f"{hours // 24} d {hours % 24} h"
+
+
+def duration(started: datetime | None, finished: datetime | None) -> str:
+    if started is None:
+        return "not started"
+    if finished is None:
+        return f"{duration_text(timezone.now() - started)} so far"
+    return duration_text(finished - started)
+
+
+def run_link(run: Run) -> str:
+    url = reverse("admin:workflows_run_change", args=[run.pk])
+    return format_html(
+        '<a href="{}">{}</a> {}',
+        url,
+        f"{run.workflow.slug} · {str(run.pk)[:8]}",
+        status_badge(run.status),
+    )
+
+
+def run_links(runs) -> str:
+    return format_html_join(mark_safe("<br>"), "{}", ((run_link(run),) for run in runs)) or "-"
+
+
+class RunPageMixin:
+    """Mix into RunAdmin before the ModelAdmin class: the display fields of the run page."""
+
+    @admin.display(description="Status", ordering="status")
+    def status_shown(self, obj):
+        return status_badge(obj.status)
+
+    @admin.display(description="Duration")
+    def run_duration(self, obj):
+        return duration(obj.started_at, obj.finished_at)
+
+    @admin.display(description="Created")
+    def created_shown(self, obj):
+        return when(obj.created_at)
+
+    @admin.display(description="Started")
+    def started_shown(self, obj):
+        return when(obj.started_at)
+
+    @admin.display(description="Finished")
+    def finished_shown(self, obj):
+        return when(obj.finished_at)
+
+    @admin.display(description="Parent run")
+    def parent_shown(self, obj):
+        return run_link(obj.parent_run) if obj.parent_run_id else "-"
+
+    @admin.display(description="Child runs")
+    def children_shown(self, obj):
+        children = obj.child_runs.select_related("workflow").order_by("created_at")[:50]
+        return run_links(children)
+
+
+class StepTableMixin:
+    """Mix into the steps' inline: each step's status, timing and the child runs it started."""
+
+    def get_queryset(self, request):
+        children = Prefetch("step_runs__child_run", queryset=Run.objects.select_related("workflow"))
+        return super().get_queryset(request).prefetch_related(children)
+
+    @admin.display(description="Status")
+    def status_shown(self, obj):
+        return status_badge(obj.status)
+
+    @admin.display(description="Duration")
+    def step_duration(self, obj):
+        return duration(obj.started_at, obj.finished_at)
+
+    @admin.display(description="Started")
+    def started_shown(self, obj):
+        return when(obj.started_at)
+
+    @admin.display(description="Finished")
+    def finished_shown(self, obj):
+        return when(obj.finished_at)
+
+    @admin.display(description="Child runs")
+    def child_runs(self, obj):
+        children = []
+        for step_run in obj.step_runs.all():
+            try:
+                children.append(step_run.child_run)
+            except Run.DoesNotExist:
+                continue
+        return run_links(children)
+
+
+class ExecutionTableMixin:
+    """Mix into the step executions' inline: status, timing and the child run, if any."""
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("child_run__workflow")
+
+    @admin.display(description="Status")
+    def status_shown(self, obj):
+        return status_badge(obj.status)
+
+    @admin.display(description="Duration")
+    def step_duration(self, obj):
+        return duration(obj.started_at, obj.finished_at)
+
+    @admin.display(description="Due")
+    def due_shown(self, obj):
+        return when(obj.due_at)
+
+    @admin.display(description="Child run")
+    def child_run_shown(self, obj):
+        try:
+            return run_link(obj.child_run)
+        except Run.DoesNotExist:
+            return "-"
