@@ -294,7 +294,7 @@ class RunStepInline(StepTableMixin, _ReadOnlyInline):
     model = RunStep
     verbose_name_plural = "Steps (first 200)"
     fields = (
-        "step_id", "status_shown", "step_duration", "iterations_done", "child_runs", "output",
+        "step_id", "status_shown", "took", "iterations_done", "child_runs", "output",
         "error", "started_shown", "finished_shown",
     )  # fmt: skip
 
@@ -303,7 +303,7 @@ class StepRunInline(ExecutionTableMixin, _ReadOnlyInline):
     model = StepRun
     verbose_name_plural = "Step executions (first 200)"
     fields = (
-        "step_id", "iteration", "attempt", "status_shown", "step_duration", "kind", "worker",
+        "step_id", "iteration", "attempt", "status_shown", "took", "kind", "worker",
         "child_run_shown", "error", "due_shown",
     )  # fmt: skip
 
@@ -319,7 +319,7 @@ class RunAdmin(RunPageMixin, ReadOnlyAdmin, admin.ModelAdmin):
     """Runs are driven by the engine: the admin watches them and can cancel them, nothing else."""
 
     list_display = (
-        "id", "workflow", "version_number", "status_shown", "progress", "run_duration",
+        "id", "workflow", "version_number", "status_shown", "progress", "took",
         "started_by", "created_at",
     )  # fmt: skip
     list_filter = ("status", ("workflow", admin.RelatedOnlyFieldListFilter))
@@ -329,7 +329,7 @@ class RunAdmin(RunPageMixin, ReadOnlyAdmin, admin.ModelAdmin):
     actions = ("cancel",)
     inlines = (RunStepInline, StepRunInline, RunEventInline)
     fields = (
-        "id", "workflow", "version", "status_shown", "progress", "run_duration", "error",
+        "id", "workflow", "version", "status_shown", "progress", "took", "error",
         "degraded", "cost_usd", "budget_usd", "parent_shown", "children_shown", "started_by",
         "idempotency_key", "created_shown", "started_shown", "finished_shown", "inputs_json",
         "state_json", "ctx_json", "result_json", "more",

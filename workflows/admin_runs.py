@@ -88,20 +88,16 @@ def run_links(runs) -> str:
     return format_html_join(mark_safe("<br>"), "{}", ((run_link(run),) for run in runs)) or "-"
 
 
-class RunPageMixin:
-    """Mix into RunAdmin before the ModelAdmin class: the display fields of the run page."""
+class _Timing:
+    """A status badge, and when it started, finished and how long it took (runs and steps)."""
 
     @admin.display(description="Status", ordering="status")
     def status_shown(self, obj):
         return status_badge(obj.status)
 
     @admin.display(description="Duration")
-    def run_duration(self, obj):
+    def took(self, obj):
         return duration(obj.started_at, obj.finished_at)
-
-    @admin.display(description="Created")
-    def created_shown(self, obj):
-        return when(obj.created_at)
 
     @admin.display(description="Started")
     def started_shown(self, obj):
@@ -110,6 +106,14 @@ class RunPageMixin:
     @admin.display(description="Finished")
     def finished_shown(self, obj):
         return when(obj.finished_at)
+
+
+class RunPageMixin(_Timing):
+    """Mix into RunAdmin before the ModelAdmin class: the display fields of the run page."""
+
+    @admin.display(description="Created")
+    def created_shown(self, obj):
+        return when(obj.created_at)
 
     @admin.display(description="Parent run")
     def parent_shown(self, obj):
@@ -121,28 +125,12 @@ class RunPageMixin:
         return run_links(children)
 
 
-class StepTableMixin:
+class StepTableMixin(_Timing):
     """Mix into the steps' inline: each step's status, timing and the child runs it started."""
 
     def get_queryset(self, request):
         children = Prefetch("step_runs__child_run", queryset=Run.objects.select_related("workflow"))
         return super().get_queryset(request).prefetch_related(children)
-
-    @admin.display(description="Status")
-    def status_shown(self, obj):
-        return status_badge(obj.status)
-
-    @admin.display(description="Duration")
-    def step_duration(self, obj):
-        return duration(obj.started_at, obj.finished_at)
-
-    @admin.display(description="Started")
-    def started_shown(self, obj):
-        return when(obj.started_at)
-
-    @admin.display(description="Finished")
-    def finished_shown(self, obj):
-        return when(obj.finished_at)
 
     @admin.display(description="Child runs")
     def child_runs(self, obj):
@@ -155,19 +143,11 @@ class StepTableMixin:
         return run_links(children)
 
 
-class ExecutionTableMixin:
+class ExecutionTableMixin(_Timing):
     """Mix into the step executions' inline: status, timing and the child run, if any."""
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("child_run__workflow")
-
-    @admin.display(description="Status")
-    def status_shown(self, obj):
-        return status_badge(obj.status)
-
-    @admin.display(description="Duration")
-    def step_duration(self, obj):
-        return duration(obj.started_at, obj.finished_at)
 
     @admin.display(description="Due")
     def due_shown(self, obj):
