@@ -1,8 +1,9 @@
 """Celery tasks: take ids, call one engine function. Redelivery is expected and harmless."""
 
 from celery import shared_task
-from celery.signals import worker_process_shutdown, worker_shutdown
+from celery.signals import task_failure, worker_process_shutdown, worker_shutdown
 from django.conf import settings
+from django.db import connections
 
 from config.errors import database_unreachable
 from workflows import schedules
@@ -29,6 +30,7 @@ def execute_step(self, run_id: str, step_run_id: int) -> str:
     except BaseException as exc:
         calls.release()
         if database_unreachable(exc):  # back in seconds, rather than at the sweep's resend
+            connections.close_all()  # the retry connects afresh (see _drop_broken_connections)
             countdown = min(DATABASE_RETRY_S * 2**self.request.retries, DATABASE_RETRY_MAX_S)
             raise self.retry(countdown=countdown) from exc
         raise
@@ -77,3 +79,12 @@ def schedule_fire(schedule_id: int) -> str | None:
 @worker_shutdown.connect  # a worker whose pool runs in its own process (solo, threads)
 def _let_calls_finish(**kwargs) -> None:
     calls.wait(settings.CELERY_WORKER_SOFT_SHUTDOWN_TIMEOUT)
+
+
+@task_failure.connect
+def _drop_broken_connections(exception=None, **kwargs) -> None:
+    """A task that failed because the database went away leaves its process a dead connection,
+    which Django reuses until something closes it (Celery closes connections only every
+    CELERY_DB_REUSE_MAX tasks): close it, so the next task connects afresh."""
+    if exception is not None and database_unreachable(exception):
+        connections.close_all()
