@@ -1,9 +1,11 @@
 from django.contrib import admin
+from django.contrib.auth.views import LogoutView
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.permissions import IsAuthenticated
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
+from accounts.views import SignInView, home
 from config import health, metrics
 
 signed_in = [IsAuthenticated]  # the schema describes the API to its users, not to everyone
@@ -24,7 +26,16 @@ api = [
     path("", include("accounts.api.urls")),
 ]
 
+dashboard = [
+    path("", include("interventions.dashboard.urls")),
+    path("", include("workflows.dashboard.urls")),
+]
+
 urlpatterns = [
+    path("", home, name="home"),
+    path("login/", SignInView.as_view(), name="login"),
+    path("logout/", LogoutView.as_view(), name="logout"),
+    path("dashboard/", include((dashboard, "dashboard"))),
     path("admin/", admin.site.urls),
     path("api/", include((api, "api"))),
     path("healthz", health.healthz, name="healthz"),

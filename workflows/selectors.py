@@ -11,8 +11,13 @@ def workflows_visible_to(user):
     return get_objects_for_user(user, "workflows.view_workflow", klass=Workflow)
 
 
+def workflows_all_visible_to(user) -> bool:
+    """Whether `user` may view every workflow (a global permission, not per object)."""
+    return user.is_superuser or user.has_perm("workflows.view_workflow")
+
+
 def runs_visible_to(user):
-    if user.is_superuser or user.has_perm("workflows.view_workflow"):
+    if workflows_all_visible_to(user):
         return Run.objects.all()
     return Run.objects.filter(workflow__in=workflows_visible_to(user).values("pk"))
 

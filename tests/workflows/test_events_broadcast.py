@@ -6,7 +6,7 @@ import pytest
 from asgiref.sync import async_to_sync, sync_to_async
 from channels.layers import get_channel_layer
 
-from workflows.engine.broadcast import RUNS_GROUP, broadcast, run_group
+from workflows.engine.broadcast import RUNS_GROUP, broadcast, run_group, workflow_group
 from workflows.engine.runs import run_start
 
 pytestmark = pytest.mark.django_db
@@ -27,7 +27,7 @@ def _events_of(run_id: str, messages: list[dict]) -> list[dict]:
     return [event for m in messages for event in m["events"] if event["run"] == run_id]
 
 
-def test_events_are_broadcast_after_commit_to_the_run_and_runs_groups(
+def test_events_are_broadcast_after_commit_to_the_run_workflow_and_runs_groups(
     make_workflow, operator, django_capture_on_commit_callbacks
 ):
     workflow = make_workflow("slug: b\nsteps:\n  - id: a\n    tool: noop\n")
@@ -39,14 +39,16 @@ def test_events_are_broadcast_after_commit_to_the_run_and_runs_groups(
         # One event loop for every receive: channels_redis' receive state belongs to one loop.
         layer = get_channel_layer()
         everything, one_run = await layer.new_channel(), await layer.new_channel()
+        one_workflow = await layer.new_channel()
         await layer.group_add(RUNS_GROUP, everything)
         await layer.group_add(run_group(run_id), one_run)
+        await layer.group_add(workflow_group(workflow.pk), one_workflow)
         before_commit = await _receive(layer, everything, first_within=0.5)
         for callback in callbacks:  # the commit's hooks: the broadcast and the step's dispatch
             callback()
         received = {
             channel: await _receive(layer, channel, first_within=10)
-            for channel in (everything, one_run)
+            for channel in (everything, one_run, one_workflow)
         }
         await layer.group_discard(RUNS_GROUP, everything)
         return before_commit, received
@@ -88,7 +90,7 @@ def test_successive_broadcasts_arrive_once_each_and_in_order_per_run_and_group()
         for run_id, channel in per_run.items():
             await layer.group_add(run_group(run_id), channel)
         # when: sent as the engine sends them, from sync code after each commit
-        await sync_to_async(lambda: [broadcast(run_id, events) for run_id, events in batches])()
+        await sync_to_async(lambda: [broadcast(run_id, 1, events) for run_id, events in batches])()
         received = {
             channel: await _receive(layer, channel, first_within=10)
             for channel in (everything, *per_run.values())

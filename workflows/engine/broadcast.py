@@ -1,4 +1,6 @@
-"""Send run events to the live feed's Channels groups (`run.<id>` and `runs`), after commit.
+"""Send run events to the live feed's Channels groups after commit: the run's (`run.<id>`), its
+workflow's (`workflow.<id>`, for feeds limited to the workflows a user may view) and all runs'
+(`runs`, for those who may view every workflow).
 
 Broadcasting is best effort: the events are already committed, and a client that missed some
 reads them from the API with `after=<seq>`. On Redis (RedisPubSubChannelLayer, where a group is
@@ -25,13 +27,17 @@ def run_group(run_id: str) -> str:
     return f"run.{run_id}"
 
 
-def broadcast(run_id: str, events: list[dict]) -> None:
-    """Send the events of one commit of the run to its group and to the group of all runs."""
+def workflow_group(workflow_id: int) -> str:
+    return f"workflow.{workflow_id}"
+
+
+def broadcast(run_id: str, workflow_id: int, events: list[dict]) -> None:
+    """Send the events of one commit of the run to its group, its workflow's and all runs'."""
     layer = get_channel_layer()
     if layer is None or not events:
         return
     message = {"type": "run.events", "events": events}
-    groups = (run_group(run_id), RUNS_GROUP)
+    groups = (run_group(run_id), workflow_group(workflow_id), RUNS_GROUP)
     try:
         if isinstance(layer, RedisPubSubChannelLayer):
             _publish(layer, groups, message)

@@ -157,5 +157,5 @@ def _finish(unit: Unit) -> None:
         ]
     dispatch_on_commit(unit.dispatches)  # first: the next steps start before anyone is told
     if events:
-        transaction.on_commit(lambda: broadcast(run_id, messages))
+        transaction.on_commit(lambda: broadcast(run_id, run.workflow_id, messages))
     unit.events, unit.dispatches = [], []

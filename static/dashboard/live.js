@@ -1,0 +1,52 @@
+// The page's live connection. <body data-live="/ws/..."> opens that WebSocket; every message of
+// run events fires a `live` event on <body> (detail: {events}), coalesced over 50 ms, which the
+// page's htmx parts listen to (hx-trigger="live from:body") to reload themselves. After a
+// reconnect `live` fires with {events: [], resync: true}: the parts reload and so catch up on
+// whatever happened while the connection was down.
+(function () {
+  "use strict";
+  const url = document.body.dataset.live;
+  if (!url) return;
+  const status = document.getElementById("live-status");
+  const scheme = location.protocol === "https:" ? "wss://" : "ws://";
+  let retryMs = 500;
+  let batch = null;
+
+  function show(state, text) {
+    if (!status) return;
+    status.dataset.state = state;
+    status.textContent = text;
+  }
+
+  function fire(events, resync) {
+    if (batch === null) {
+      batch = { events: [], resync: false };
+      setTimeout(function () {
+        const detail = batch;
+        batch = null;
+        document.body.dispatchEvent(new CustomEvent("live", { detail: detail }));
+      }, 50);
+    }
+    batch.events.push.apply(batch.events, events);
+    batch.resync = batch.resync || resync;
+  }
+
+  function connect(first) {
+    const socket = new WebSocket(scheme + location.host + url);
+    socket.onopen = function () {
+      retryMs = 500;
+      show("live", "Live");
+      if (!first) fire([], true);
+    };
+    socket.onmessage = function (message) {
+      fire(JSON.parse(message.data).events || [], false);
+    };
+    socket.onclose = function () {
+      show("down", "Reconnecting…");
+      setTimeout(function () { connect(false); }, retryMs);
+      retryMs = Math.min(retryMs * 2, 10000);
+    };
+  }
+
+  connect(true);
+})();

@@ -1,0 +1,9 @@
+from django.urls import path
+
+from workflows.dashboard import views
+
+urlpatterns = [
+    path("runs/", views.runs, name="runs"),
+    path("runs/<uuid:run_id>/", views.run, name="run"),
+    path("overview/", views.overview, name="overview"),
+]
