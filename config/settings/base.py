@@ -6,6 +6,7 @@ With DATABASE_URL and REDIS_URL: PostgreSQL and Redis, workers as separate proce
 
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlparse
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
@@ -158,7 +159,9 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL]},
+            # Pub/sub channels are shared by every database of a Redis: the prefix keeps two
+            # installations on one Redis (say, tests and a dev server) out of each other's feeds.
+            "CONFIG": {"hosts": [REDIS_URL], "prefix": f"chameleon{urlparse(REDIS_URL).path}"},
         }
     }
     CACHES = {
