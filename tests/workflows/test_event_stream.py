@@ -144,7 +144,8 @@ def _url(base_url, run, query="") -> str:
 
 
 def _subscribers(run) -> int:
-    channel = f"asgi__group__run.{run.pk}"
+    prefix = settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"]
+    channel = f"{prefix}__group__run.{run.pk}"
     return redis.Redis.from_url(settings.REDIS_URL).pubsub_numsub(channel)[0][1]
 
 
