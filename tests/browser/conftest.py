@@ -1,0 +1,135 @@
+"""The dashboard in real headless Chromium (Debian's `chromium`, driven by Playwright) against
+a real ASGI server: uvicorn serving config.asgi:application in a subprocess, on the test
+database and the test Redis, beside a real Celery worker.
+
+Playwright's sync API keeps an event loop running in this thread while Chromium is open, so
+Django's ORM (which refuses to run inside one) is told the loop is not its business for as long
+as the browser is open: the package's tests only, as the browser is closed after the last one.
+"""
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from tests.conftest import ROOT, _free_port, worker_environment
+from tests.test_restarts import _required
+
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+VIEWPORT = {"width": 1280, "height": 800}
+SCREENSHOTS = ROOT / "docs" / "screenshots"
+expect.set_options(timeout=10_000)  # a hang guard: Playwright waits only until it is true
+
+
+class AsgiServer:
+    """`uvicorn config.asgi:application` (as the Docker image runs it) on a free port."""
+
+    def __init__(self, env: dict[str, str]):
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        command = [sys.executable, "-m", "uvicorn", "config.asgi:application",
+                   "--host", "127.0.0.1", "--port", str(self.port),
+                   "--lifespan", "off", "--log-level", "warning", "--no-access-log"]  # fmt: skip
+        self.process = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
+        self._wait_until_up()
+
+    def _wait_until_up(self, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self.process.poll() is None:
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"uvicorn did not start on {self.url}")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+
+
+def server_environment(**overrides: str) -> dict[str, str]:
+    """A worker's environment (the test database, directly, and the test Redis), and
+    `overrides` (another REDIS_URL, say)."""
+    return {**worker_environment(through_pgbouncer=False), **overrides}
+
+
+@pytest.fixture(scope="package")
+def server(django_db_setup) -> AsgiServer:
+    running = AsgiServer(server_environment())
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="package")
+def browser() -> Browser:
+    """One Chromium for all the browser tests. Without a `chromium` binary: skip, or fail when
+    CI=true (.ci/run installs it)."""
+    binary = _required("chromium", shutil.which("chromium"), "apt-get install chromium")
+    saved = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    playwright = sync_playwright().start()
+    chromium = playwright.chromium.launch(executable_path=binary, args=CHROMIUM_ARGS)
+    yield chromium
+    chromium.close()
+    playwright.stop()
+    if saved is None:
+        os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE")
+    else:
+        os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = saved
+
+
+@pytest.fixture
+def new_page(browser, server):
+    """`new_page(base_url=None)`: a page of its own (its own cookies) at 1280x800."""
+    contexts = []
+
+    def new_page(base_url: str | None = None) -> Page:
+        context = browser.new_context(viewport=VIEWPORT, base_url=base_url or server.url)
+        contexts.append(context)
+        return context.new_page()
+
+    yield new_page
+    for context in contexts:
+        context.close()
+
+
+@pytest.fixture
+def page(new_page) -> Page:
+    return new_page()
+
+
+def sign_in(page: Page, user, password: str = "pw") -> None:
+    """Sign in through /login/ as a person does, and land on the dashboard."""
+    page.goto("/login/")
+    page.get_by_label("Username").fill(user.get_username())
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page).to_have_url(re.compile(r"/dashboard/$"))
+
+
+def screenshot(page: Page, name: str) -> None:
+    """Save the page as docs/screenshots/<name>.png, only when CHAMELEON_SCREENSHOTS=1 (so
+    test runs do not dirty the checkout)."""
+    if os.environ.get("CHAMELEON_SCREENSHOTS") == "1":
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=SCREENSHOTS / f"{name}.png")
