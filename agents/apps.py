@@ -8,6 +8,7 @@ class AgentsConfig(AppConfig):
     def ready(self):
         from agents.executor import AgentExecutor, CapabilityExecutor
         from agents.loading import agents_load_dir, providers_load_dir
+        from agents.selectors import llm_calls_panel
         from workflows.engine import api
 
         api.executor_register(AgentExecutor())
@@ -15,6 +16,10 @@ class AgentsConfig(AppConfig):
         api.definitions_register("providers", providers_load_dir)
         api.definitions_register("agents", agents_load_dir)
         api.run_page_register("LLM calls", _llm_calls_url)
+        api.run_panel_register(
+            "llm-calls", "agents/llm_calls_panel.html", llm_calls_panel,
+            title="LLM calls", reload_on=("llm.",),
+        )  # fmt: skip
         for event_type, payload in EVENT_TYPES.items():
             api.event_type_register(event_type, payload)
 

@@ -1,9 +1,12 @@
-"""Reading guardians: their current versions, the chains of composites, and dry runs."""
+"""Reading guardians: their current versions, the chains of composites, dry runs, and a run's
+decisions."""
 
-from django.db.models import F
+from django.db.models import Count, F
 
 from guardians.evaluation import Verdict, evaluate
-from guardians.models import Guardian, GuardianVersion, Kind
+from guardians.models import Guardian, GuardianDecision, GuardianVersion, Kind
+
+PANEL_DECISIONS = 100  # the run page shows a run's latest decisions; the API pages through all
 
 
 def versions_current(slugs) -> dict[str, GuardianVersion]:
@@ -27,3 +30,17 @@ def guardian_dry_run(*, guardian: Guardian, payload: dict) -> Verdict:
     """What the guardian's current version decides on a sample context; touches no run."""
     version = GuardianVersion.objects.select_related("guardian").get(pk=guardian.current_version_id)
     return evaluate(version, payload)
+
+
+def decisions_of_run(run_id):
+    """Every guardian decision taken before the run's steps, oldest first."""
+    decisions = GuardianDecision.objects.filter(run_id=run_id)
+    return decisions.select_related("guardian_version__guardian").order_by("at", "id")
+
+
+def decisions_panel(run, user) -> dict:
+    """The run's latest decisions (oldest of them first) and how many it has of each outcome."""
+    decisions = decisions_of_run(run.pk)
+    counts = dict(decisions.values_list("outcome").annotate(n=Count("id")).order_by())
+    latest = list(decisions.order_by("-at", "-id")[:PANEL_DECISIONS])[::-1]
+    return {"decisions": latest, "counts": counts, "hidden": sum(counts.values()) - len(latest)}

@@ -14,6 +14,7 @@ from rest_framework.response import Response
 from agents import breaker
 from agents.api import serializers as s
 from agents.models import Agent, AgentVersion, LLMCall, Provider
+from agents.selectors import llm_calls_of_run
 from agents.services import (
     agent_create,
     agent_version_publish,
@@ -222,7 +223,7 @@ class RunLLMCallsView(generics.ListAPIView):
 
     def get_queryset(self):
         run = api.run_visible(user=self.request.user, run_id=self.kwargs["run_id"])
-        return LLMCall.objects.filter(run_id=run.pk).select_related("agent_version__agent")
+        return llm_calls_of_run(run.pk)
 
     @extend_schema(summary="Every LLM call attempt of a run, oldest first",
                    responses={200: s.LLMCallSerializer(many=True), **api_errors(404)})  # fmt: skip

@@ -16,7 +16,7 @@ from config.pagination import BySlug, NewestVersionFirst, OldestFirst
 from config.serializers import SpecInput, api_errors, parsed, require
 from guardians.api import serializers as s
 from guardians.models import Guardian, GuardianDecision, GuardianVersion
-from guardians.selectors import guardian_dry_run
+from guardians.selectors import decisions_of_run, guardian_dry_run
 from guardians.services import guardian_create, guardian_version_publish
 from workflows.engine import api
 
@@ -134,8 +134,7 @@ class RunDecisionsView(generics.ListAPIView):
 
     def get_queryset(self):
         run = api.run_visible(user=self.request.user, run_id=self.kwargs["run_id"])
-        decisions = GuardianDecision.objects.filter(run_id=run.pk)
-        return decisions.select_related("guardian_version__guardian")
+        return decisions_of_run(run.pk)
 
     @extend_schema(summary="Every guardian decision of a run, oldest first",
                    responses={200: s.GuardianDecisionSerializer(many=True),

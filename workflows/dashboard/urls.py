@@ -5,5 +5,6 @@ from workflows.dashboard import views
 urlpatterns = [
     path("runs/", views.runs, name="runs"),
     path("runs/<uuid:run_id>/", views.run, name="run"),
+    path("runs/<uuid:run_id>/panels/<slug:name>/", views.run_panel, name="run-panel"),
     path("overview/", views.overview, name="overview"),
 ]

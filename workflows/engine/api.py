@@ -29,7 +29,9 @@ it so); workflows/engine/README.md is the guide.
   TemplateError; its lone expressions: expression_check, expression_evaluate, and
   expression_paths, the data an expression reads). `load_workflows DIR` loads the folders a
   plug-in registers with definitions_register (LoadResult: one file's outcome); a run's admin
-  page links the pages a plug-in keeps about it (run_page_register).
+  page links the pages a plug-in keeps about it (run_page_register), and a run's dashboard
+  pages show the sections a plug-in registers with run_panel_register (RunPanel; templates
+  render them all with `{% load run_panels %}{% run_panels run %}`).
 - Periodic sweeps of a plug-in's own (expiring interventions) run from `manage.py sweep` beside
   the engine's (sweep_register; beat runs the plug-in's Celery task). A plug-in calling a URL an
   author or operator configured checks it as the http tools do (destination_check).
@@ -59,6 +61,7 @@ from workflows.engine.contract import (
 from workflows.engine.events import EVENT_TYPES
 from workflows.engine.plugin_events import run_event_add
 from workflows.engine.registry import (
+    RunPanel,
     definitions_register,
     event_type_register,
     executor_register,
@@ -66,6 +69,7 @@ from workflows.engine.registry import (
     review_register,
     run_finished_register,
     run_page_register,
+    run_panel_register,
     step_field_register,
     step_waiting_register,
     sweep_register,
@@ -126,6 +130,7 @@ __all__ = [
     "Publishing",
     "Review",
     "Route",
+    "RunPanel",
     "Skip",
     "SpecError",
     "StepContext",
@@ -153,6 +158,7 @@ __all__ = [
     "run_event_add",
     "run_finished_register",
     "run_page_register",
+    "run_panel_register",
     "run_start",
     "run_visible",
     "runs_visible",

@@ -8,6 +8,7 @@ programming error and raises.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from pydantic import BaseModel
 
@@ -30,6 +31,8 @@ _reviewers: list[Callable] = []
 _run_finished_handlers: list[Callable] = []
 # Pages about a run that plug-ins keep (its LLM calls): label -> url of a run id.
 _run_pages: dict[str, Callable[[str], str]] = {}
+# Sections plug-ins add to a run's dashboard pages (its LLM calls, its guardian decisions).
+_run_panels: dict[str, RunPanel] = {}
 # Folders of a definitions directory (`load_workflows DIR`) a plug-in loads, in the order given.
 _definition_loaders: dict[str, Callable] = {}
 # Plug-ins' periodic sweeps (`manage.py sweep` runs them): name -> sweep() returning a count.
@@ -167,6 +170,45 @@ def run_page_register(label: str, url_of: Callable[[str], str]) -> None:
 
 def run_pages() -> dict[str, Callable[[str], str]]:
     return dict(_run_pages)
+
+
+@dataclass(frozen=True)
+class RunPanel:
+    """A plug-in's section of a run's dashboard pages: `template` rendered with `context(run,
+    user)`, plus `run` and `panel`. It reloads on the run's events whose type starts with one of
+    `reload_on` (every event of the run when empty) and on a resync."""
+
+    name: str
+    title: str
+    template: str
+    context: Callable[..., dict]
+    reload_on: tuple[str, ...] = ()
+
+
+def run_panel_register(
+    name: str,
+    template: str,
+    context: Callable[..., dict],
+    *,
+    title: str | None = None,
+    reload_on: tuple[str, ...] = (),
+) -> RunPanel:
+    """Show a section about a run on its dashboard pages, without the dashboard importing the
+    plug-in. `name` is a slug (the panel's URL and element id); `context(run, user)` is called
+    only for a user who may view the run, and returns the template's context."""
+    if not name or not all(part.isalnum() for part in name.split("-")):
+        raise ValueError(f"run panel name '{name}' must be a slug of letters, digits and '-'")
+    panel = RunPanel(name, title or name.replace("-", " ").capitalize(), template, context,
+                     tuple(reload_on))  # fmt: skip
+    if _run_panels.get(name, panel) != panel:  # the same registration twice is harmless
+        raise ValueError(f"run panel '{name}' is registered already")
+    _run_panels[name] = panel
+    return panel
+
+
+def run_panels() -> list[RunPanel]:
+    """The registered panels, in registration order."""
+    return list(_run_panels.values())
 
 
 def _claim(registry: dict, name: str, value, what: str) -> None:

@@ -1,0 +1,71 @@
+"""How the dashboard writes statuses, money, times and documents (`{% load dashboard_format %}`).
+Statuses are always written out; the badge's colour only helps the eye."""
+
+import json
+from decimal import Decimal
+
+from django import template
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.timesince import timesince
+
+from workflows.admin_runs import duration
+
+register = template.Library()
+
+BADGES = {
+    "PENDING": "", "PLANNING": "", "RUNNING": "info", "WAITING": "warn", "COMPLETED": "ok",
+    "SUCCEEDED": "ok", "SKIPPED": "", "CANCELLED": "", "FAILED": "bad",
+    "OPEN": "warn", "CLAIMED": "info", "RESOLVED": "ok", "EXPIRED": "bad",
+}  # fmt: skip
+DOCUMENT_CHARS = 4000  # a page shows the start of a large document, not all of it
+
+
+@register.filter
+def status_badge(status: str):
+    return format_html(
+        '<span class="badge {}" data-status="{}">{}</span>',
+        BADGES.get(status, ""),
+        status,
+        status.capitalize(),
+    )
+
+
+@register.filter
+def usd(amount) -> str:
+    """Exact dollars, without the trailing zeros of six decimal places: $0.00015, $1.20."""
+    amount = Decimal(amount or 0)
+    text = f"{amount:.6f}".rstrip("0")
+    whole, _, cents = text.partition(".")
+    return f"${whole}.{cents.ljust(2, '0')}"
+
+
+@register.filter
+def pretty_json(document) -> str:
+    text = json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False, default=str)
+    return text if len(text) <= DOCUMENT_CHARS else text[:DOCUMENT_CHARS] + "\n…"
+
+
+@register.filter
+def took(obj) -> str:
+    """How long a run or step run took (or has taken so far)."""
+    return duration(obj.started_at, obj.finished_at)
+
+
+@register.filter
+def age(moment) -> str:
+    return f"{timesince(moment).split(',')[0]} ago" if moment else "—"
+
+
+@register.simple_tag
+def moment(at):
+    """A timestamp read at a glance (local time of day; the full date and time on hover)."""
+    if at is None:
+        return "—"
+    local = timezone.localtime(at)
+    return format_html(
+        '<time datetime="{}" title="{}">{}</time>',
+        at.isoformat(),
+        f"{local:%Y-%m-%d %H:%M:%S %Z}",
+        f"{local:%H:%M:%S}" if local.date() == timezone.localdate() else f"{local:%Y-%m-%d %H:%M}",
+    )
