@@ -19,7 +19,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from tests.conftest import ROOT, _free_port, worker_environment
-from tests.test_restarts import _required
+from tests.test_restarts import _required, own_redis  # noqa: F401 (a fixture, for the tests here)
 
 CHROMIUM_ARGS = [
     "--headless",
