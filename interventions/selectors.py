@@ -2,8 +2,9 @@
 others do not exist for them), and who among those may act on one."""
 
 from django.contrib.auth.models import Group
+from django.db.models import Q
 
-from accounts.roles import ADMIN, OPERATOR
+from accounts.roles import ADMIN, OPERATOR, PILOT
 from config.errors import NotFound
 from interventions.models import ACTIVE, Intervention
 from workflows.engine import api
@@ -54,6 +55,22 @@ def may_act(user, intervention: Intervention) -> bool:
     if intervention.group_id is not None and user.groups.filter(pk=intervention.group_id).exists():
         return True
     return governs(user)
+
+
+def interventions_actionable(queue, user):
+    """`queue` narrowed to what `user` may act on: may_act as a filter, for lists."""
+    if governs(user):
+        return queue
+    return queue.filter(Q(assignee_id=user.pk) | Q(group_id__in=user.groups.values("pk")))
+
+
+def acts_on_any(user) -> bool:
+    """Whether `user` has interventions to work: an operator/admin, a pilot, or someone an
+    active one names (a viewer, by role, has none)."""
+    if governs(user) or user.groups.filter(name=PILOT).exists():
+        return True
+    active = interventions_visible_to(user).filter(status__in=ACTIVE)
+    return interventions_actionable(active, user).exists()
 
 
 def group_named(name: str | None) -> Group | None:

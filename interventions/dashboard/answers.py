@@ -1,0 +1,60 @@
+"""A page's answer form, read back into what the resolve service takes ({decision, data, output,
+comment}, as the API's body), and what each type of intervention offers to answer with."""
+
+import json
+
+from interventions.dashboard.schema_form import WHOLE, errors_placed, form_fields, json_value
+from interventions.dashboard.schema_form import posted_data as form_data
+from interventions.decisions import DECISIONS, WITH_OUTPUT
+from interventions.models import Intervention, InterventionType
+
+# The buttons of each type: decision -> label (the decisions themselves are decisions.DECISIONS).
+LABELS = {"approve": "Approve", "reject": "Reject", "submit": "Submit", "confirm": "Confirm as "
+          "proposed", "edit": "Submit the edit", "retry": "Retry the step", "skip": "Skip the step",
+          "abort": "Abort the run", "override": "Override with this output"}  # fmt: skip
+DANGER = ("reject", "abort")
+
+
+def answer_posted(intervention: Intervention, posted) -> tuple[dict, dict[str, str]]:
+    """The resolve service's keyword arguments from the POST, and the errors of what is not
+    even JSON (nothing is submitted while there are any)."""
+    decision = posted.get("decision") or None
+    answer = {"decision": decision, "data": None, "output": None,
+              "comment": posted.get("comment", "")}  # fmt: skip
+    errors: dict[str, str] = {}
+    if intervention.type == InterventionType.INPUT:
+        answer["data"], errors = form_data(intervention.form, posted)
+    if decision in WITH_OUTPUT:
+        answer["output"], error = json_value(posted.get("output", ""))
+        if error:
+            errors["output"] = error
+    return answer, errors
+
+
+def answer_form(intervention: Intervention, posted=None, errors=None) -> dict:
+    """What the page's form shows: its buttons, the input's fields, the output editor's text,
+    each with its error, and the errors no field holds."""
+    decisions = [(decision, LABELS[decision], decision in DANGER)
+                 for decision in DECISIONS[intervention.type]]  # fmt: skip
+    fields = []
+    if intervention.type == InterventionType.INPUT:
+        fields = form_fields(intervention.form, posted)
+    errors = dict(errors or {})
+    output_error = str(errors.pop("output", ""))
+    loose = errors_placed(fields, {key: message for key, message in errors.items()
+                                   if key.startswith(WHOLE)})  # fmt: skip
+    loose += [str(message) for key, message in errors.items()
+              if not key.startswith(WHOLE) and key != "comment"]  # fmt: skip
+    if posted is not None:
+        output = posted.get("output", "")
+    else:
+        output = _pretty(intervention.context.get("proposed"))
+    return {"decisions": decisions, "fields": fields, "output": output,
+            "output_error": output_error, "loose_errors": loose,
+            "comment": posted.get("comment", "") if posted is not None else "",
+            "with_output": intervention.type in (InterventionType.CORRECTION,
+                                                 InterventionType.ESCALATION)}  # fmt: skip
+
+
+def _pretty(value) -> str:
+    return "" if value is None else json.dumps(value, indent=2, ensure_ascii=False)

@@ -1,0 +1,36 @@
+"""How the dashboard words an intervention's priority and due time (the page's script keeps the
+countdown ticking from the same data attribute)."""
+
+import json
+from datetime import datetime
+
+from interventions.models import Priority
+
+PRIORITY_BADGE = {Priority.URGENT: "bad", Priority.HIGH: "warn", Priority.NORMAL: "info",
+                  Priority.LOW: ""}  # fmt: skip
+
+
+def duration_text(seconds: float) -> str:
+    """`2d 4h`, `3h 12m`, `5m 9s`, `42s`: the two largest units."""
+    seconds = int(seconds)
+    parts = [(seconds // 86400, "d"), (seconds % 86400 // 3600, "h"),
+             (seconds % 3600 // 60, "m"), (seconds % 60, "s")]  # fmt: skip
+    while len(parts) > 1 and parts[0][0] == 0:
+        parts.pop(0)
+    return " ".join(f"{value}{unit}" for value, unit in parts[:2])
+
+
+def due_text(due_at: datetime | None, now: datetime) -> tuple[str, bool]:
+    """The countdown's words and whether it is overdue: `in 3h 12m`, `Overdue by 5m 9s`."""
+    if due_at is None:
+        return "no due time", False
+    left = (due_at - now).total_seconds()
+    if left < 0:
+        return f"Overdue by {duration_text(-left)}", True
+    return f"in {duration_text(left)}", False
+
+
+def pretty_json(value) -> str:
+    """A JSON document as the page shows it (bounded: the page is not the place for megabytes)."""
+    text = json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True, default=str)
+    return text if len(text) <= 20_000 else text[:20_000] + "\n… (cut; the API has all of it)"

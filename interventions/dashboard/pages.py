@@ -1,0 +1,83 @@
+"""What the queue and intervention pages show, read through the interventions' selectors and
+the engine's door (the run), so the pages see exactly what the API lets the user see."""
+
+from django.contrib.auth.models import Group
+from django.utils import timezone
+
+from accounts.roles import ROLE_PERMISSIONS
+from interventions import selectors
+from interventions.dashboard.display import PRIORITY_BADGE, due_text, pretty_json
+from interventions.models import Intervention, InterventionType, Status
+from workflows.engine import api
+
+QUEUE_PAGE = 100  # rows shown; the rest are counted, so a queue of 10,000 renders as fast
+# Big documents a row does not show.
+_NOT_IN_ROWS = ("context", "form", "notify", "resolution", "approvals")
+
+
+def queue_context(*, user, type=None, group=None, assignee_me=False) -> dict:
+    """The first QUEUE_PAGE interventions `user` may act on, in queue order, and their count."""
+    queue = selectors.interventions_queue(user=user, type=type, group=group,
+                                          assignee_me=assignee_me)  # fmt: skip
+    queue = selectors.interventions_actionable(queue, user).defer(*_NOT_IN_ROWS)
+    rows = list(queue[:QUEUE_PAGE])
+    total = queue.count() if len(rows) == QUEUE_PAGE else len(rows)
+    now = timezone.now()
+    for row in rows:
+        _shown(row, now)
+    filtered = bool(type or group or assignee_me)
+    return {
+        "rows": rows,
+        "total": total,
+        "hidden": total - len(rows),
+        "filtered": filtered,
+        "viewer": not rows and not filtered and not selectors.acts_on_any(user),
+    }
+
+
+def queue_filter_choices() -> dict:
+    groups = Group.objects.exclude(name__in=ROLE_PERMISSIONS).order_by("name")
+    return {"types": InterventionType.values,
+            "groups": list(groups.values_list("name", flat=True))}  # fmt: skip
+
+
+def intervention_context(*, user, intervention: Intervention) -> dict:
+    """The intervention, what `user` may do to it now, and how it ended if it has."""
+    _shown(intervention, timezone.now())
+    may_act = selectors.may_act(user, intervention)
+    claimer = intervention.claimed_by
+    held_by_other = intervention.status == Status.CLAIMED and claimer not in (None, user)
+    governs = may_act and selectors.governs(user)
+    active = intervention.is_active and may_act
+    return {
+        "item": intervention,
+        "may_act": may_act,
+        "can_claim": active and intervention.status == Status.OPEN,
+        "can_release": active
+        and intervention.status == Status.CLAIMED
+        and (not held_by_other or governs),
+        "can_answer": active and not held_by_other,
+        "can_delegate": active and (not held_by_other or governs),
+        "held_by_other": held_by_other,
+        "comments": list(intervention.comments.select_related("author")),
+        "context_json": pretty_json(intervention.context) if intervention.context else "",
+        "answer_json": {
+            key: pretty_json(value)
+            for key, value in (intervention.resolution or {}).items()
+            if key in ("data", "output") and value is not None
+        },
+    }
+
+
+def run_context(*, user, intervention: Intervention) -> dict:
+    """The run's side of the page: its inputs, status and cost, and its steps' outputs so far."""
+    run = api.run_visible(user=user, run_id=intervention.run_id, with_steps=True)
+    steps = [step for step in run.steps_first if step.step_id != intervention.step_id]
+    for step in steps:
+        step.output_json = None if step.output is None else pretty_json(step.output)
+    return {"run": run, "steps": steps, "inputs_json": pretty_json(run.inputs)}
+
+
+def _shown(intervention: Intervention, now) -> None:
+    intervention.due_text, intervention.overdue = due_text(intervention.due_at, now)
+    intervention.badge = PRIORITY_BADGE.get(intervention.priority, "")

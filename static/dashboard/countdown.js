@@ -1,0 +1,32 @@
+// Due times count down in the page: every <time data-due="ISO"> shows "in 3h 12m" or, once
+// passed, "Overdue by 5m 9s" in the bad colour (the server renders the same words first).
+(function () {
+  "use strict";
+  const SOON_MS = 3600 * 1000;
+
+  function words(seconds) {
+    const parts = [[Math.floor(seconds / 86400), "d"], [Math.floor(seconds % 86400 / 3600), "h"],
+                   [Math.floor(seconds % 3600 / 60), "m"], [seconds % 60, "s"]];
+    while (parts.length > 1 && parts[0][0] === 0) parts.shift();
+    return parts.slice(0, 2).map(function (p) { return p[0] + p[1]; }).join(" ");
+  }
+
+  function tick() {
+    const now = Date.now();
+    document.querySelectorAll("time[data-due]").forEach(function (el) {
+      const left = Date.parse(el.dataset.due) - now;
+      const overdue = left < 0;
+      el.textContent = overdue ? "Overdue by " + words(Math.floor(-left / 1000))
+                               : "in " + words(Math.floor(left / 1000));
+      el.classList.toggle("bad", overdue);
+      el.classList.toggle("warn", !overdue && left < SOON_MS);
+      el.classList.toggle("ok", !overdue && left >= SOON_MS);
+      const row = el.closest("tr");
+      if (row) row.toggleAttribute("data-overdue", overdue);
+    });
+  }
+
+  tick();
+  setInterval(tick, 1000);
+  document.body.addEventListener("htmx:afterSwap", tick);
+})();
