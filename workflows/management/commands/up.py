@@ -64,7 +64,9 @@ class Command(BaseCommand):
         if not no_worker:
             self._start_worker_and_beat()
         base = f"http://{host}:{port}"
-        self.stdout.write(f"Chameleon: {base}/admin/  API docs: {base}/api/docs/")
+        self.stdout.write(
+            f"Chameleon: dashboard {base}/login/  admin {base}/admin/  API docs {base}/api/docs/"
+        )
         config = uvicorn.Config("config.asgi:application", log_level="info")
         uvicorn.Server(config).run(sockets=[listening])
 
