@@ -99,6 +99,17 @@ def run_get_visible(*, user, run_id, with_steps: bool = False) -> Run:
     return run
 
 
+CHILDREN_SHOWN = 50  # a run page lists a run's first child runs
+
+
+def run_children(*, run: Run, user=None) -> list[Run]:
+    """The first CHILDREN_SHOWN child runs `run` started, oldest first: only those `user` may
+    view when a user is given (a child may be of a workflow they may not view)."""
+    runs = Run.objects.all() if user is None else runs_visible_to(user)
+    children = runs.filter(parent_run=run).select_related("workflow").order_by("created_at", "id")
+    return list(children[:CHILDREN_SHOWN])
+
+
 def run_steps_with_executions():
     """Steps in the order they started, each with its executions (iteration, then attempt)."""
     executions = StepRun.objects.order_by("iteration", "attempt", "id")

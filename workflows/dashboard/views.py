@@ -1,13 +1,20 @@
 """The dashboard's run pages: the list of runs, a run's page, and the plug-ins' panels about a
-run. Views parse, check visibility (404 for what a user may not view) and render."""
+run. Views parse, check visibility (404 for what a user may not view) and render; a page's live
+parts reload themselves through `?part=`."""
 
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse
 from django.shortcuts import render
+from django.utils.http import urlencode
 
 from config.errors import NotFound
 from workflows import selectors
+from workflows.dashboard.listing import RunsFilter, runs_page, workflow_choices
 from workflows.dashboard.panels import panel_body, panel_find
+from workflows.dashboard.run_page import run_events_latest, run_parent, run_timeline
+from workflows.models import RunStatus
+
+RUN_PARTS = ("summary", "steps", "links", "events")
 
 
 def _run_visible(user, run_id):
@@ -19,12 +26,39 @@ def _run_visible(user, run_id):
 
 @login_required
 def runs(request):
-    return render(request, "dashboard/base.html")
+    filters = RunsFilter.from_query(request.GET)
+    shown = {"status": filters.status, "workflow": filters.workflow, "before": filters.before}
+    context = {
+        "page": runs_page(user=request.user, filters=filters),
+        "filters": filters,
+        "query": urlencode({key: value for key, value in shown.items() if value}),
+    }
+    if request.GET.get("part") == "table":
+        return render(request, "dashboard/parts/runs_table.html", context)
+    context |= {"statuses": RunStatus.values, "workflows": workflow_choices(user=request.user)}
+    return render(request, "dashboard/runs.html", context)
 
 
 @login_required
 def run(request, run_id):
-    return render(request, "dashboard/base.html")
+    run = _run_visible(request.user, run_id)
+    part = request.GET.get("part")
+    if part is not None and part not in RUN_PARTS:
+        raise Http404(f"No part '{part}'.")
+    context = {"run": run}
+    if part in (None, "summary"):
+        context["schedule"] = (run.ctx or {}).get("schedule")
+    if part in (None, "steps", "links"):
+        context["children"] = selectors.run_children(run=run, user=request.user)
+    if part in (None, "steps"):
+        rows, total = run_timeline(run=run, user=request.user, children=context["children"])
+        context |= {"step_rows": rows, "step_runs_total": total}
+    if part in (None, "links"):
+        context["parent"] = run_parent(run=run, user=request.user)
+    if part in (None, "events"):
+        context["events"] = run_events_latest(run=run)
+    template = "dashboard/run.html" if part is None else f"dashboard/parts/run_{part}.html"
+    return render(request, template, context)
 
 
 @login_required

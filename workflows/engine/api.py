@@ -31,7 +31,8 @@ it so); workflows/engine/README.md is the guide.
   plug-in registers with definitions_register (LoadResult: one file's outcome); a run's admin
   page links the pages a plug-in keeps about it (run_page_register), and a run's dashboard
   pages show the sections a plug-in registers with run_panel_register (RunPanel; templates
-  render them all with `{% load run_panels %}{% run_panels run %}`).
+  render them all with `{% load run_panels %}{% run_panels run %}`) and links its step runs'
+  rows to a plug-in's pages (step_links_register).
 - Periodic sweeps of a plug-in's own (expiring interventions) run from `manage.py sweep` beside
   the engine's (sweep_register; beat runs the plug-in's Celery task). A plug-in calling a URL an
   author or operator configured checks it as the http tools do (destination_check).
@@ -71,6 +72,7 @@ from workflows.engine.registry import (
     run_page_register,
     run_panel_register,
     step_field_register,
+    step_links_register,
     step_waiting_register,
     sweep_register,
     workflow_field_register,
@@ -168,6 +170,7 @@ __all__ = [
     "spec_load_text",
     "step_fail",
     "step_field_register",
+    "step_links_register",
     "step_override",
     "step_resume",
     "step_retry",

@@ -33,6 +33,8 @@ _run_finished_handlers: list[Callable] = []
 _run_pages: dict[str, Callable[[str], str]] = {}
 # Sections plug-ins add to a run's dashboard pages (its LLM calls, its guardian decisions).
 _run_panels: dict[str, RunPanel] = {}
+# Links plug-ins add to the rows of a run's step runs there: name -> links(run, user).
+_step_links: dict[str, Callable] = {}
 # Folders of a definitions directory (`load_workflows DIR`) a plug-in loads, in the order given.
 _definition_loaders: dict[str, Callable] = {}
 # Plug-ins' periodic sweeps (`manage.py sweep` runs them): name -> sweep() returning a count.
@@ -209,6 +211,17 @@ def run_panel_register(
 def run_panels() -> list[RunPanel]:
     """The registered panels, in registration order."""
     return list(_run_panels.values())
+
+
+def step_links_register(name: str, links: Callable) -> None:
+    """`links(run, user) -> {step_run_id: (label, url)}` links step runs' rows on a run's
+    dashboard page to a plug-in's page (the intervention a step waits on); called only for a
+    user who may view the run."""
+    _claim(_step_links, name, links, "step links")
+
+
+def step_links() -> list[Callable]:
+    return list(_step_links.values())
 
 
 def _claim(registry: dict, name: str, value, what: str) -> None:

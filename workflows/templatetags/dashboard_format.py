@@ -19,15 +19,14 @@ BADGES = {
     "OPEN": "warn", "CLAIMED": "info", "RESOLVED": "ok", "EXPIRED": "bad",
 }  # fmt: skip
 DOCUMENT_CHARS = 4000  # a page shows the start of a large document, not all of it
+BRIEF_CHARS = 140  # a table cell's summary of a document
 
 
 @register.filter
 def status_badge(status: str):
+    classes = " ".join(filter(None, ["badge", BADGES.get(status)]))
     return format_html(
-        '<span class="badge {}" data-status="{}">{}</span>',
-        BADGES.get(status, ""),
-        status,
-        status.capitalize(),
+        '<span class="{}" data-status="{}">{}</span>', classes, status, status.capitalize()
     )
 
 
@@ -44,6 +43,15 @@ def usd(amount) -> str:
 def pretty_json(document) -> str:
     text = json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False, default=str)
     return text if len(text) <= DOCUMENT_CHARS else text[:DOCUMENT_CHARS] + "\n…"
+
+
+@register.filter
+def brief_json(document) -> str:
+    """A document on one line, cut short: a table cell's summary of an output or a payload."""
+    if document in (None, "", {}, []):
+        return ""
+    text = json.dumps(document, separators=(", ", ": "), ensure_ascii=False, default=str)
+    return text if len(text) <= BRIEF_CHARS else text[: BRIEF_CHARS - 1] + "…"
 
 
 @register.filter
