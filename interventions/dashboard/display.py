@@ -1,7 +1,6 @@
 """How the dashboard words an intervention's priority and due time (the page's script keeps the
 countdown ticking from the same data attribute)."""
 
-import json
 from datetime import datetime
 
 from interventions.models import Priority
@@ -28,9 +27,3 @@ def due_text(due_at: datetime | None, now: datetime) -> tuple[str, bool]:
     if left < 0:
         return f"Overdue by {duration_text(-left)}", True
     return f"in {duration_text(left)}", False
-
-
-def pretty_json(value) -> str:
-    """A JSON document as the page shows it (bounded: the page is not the place for megabytes)."""
-    text = json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True, default=str)
-    return text if len(text) <= 20_000 else text[:20_000] + "\n… (cut; the API has all of it)"

@@ -6,7 +6,7 @@ from django.utils import timezone
 
 from accounts.roles import ROLE_PERMISSIONS
 from interventions import selectors
-from interventions.dashboard.display import PRIORITY_BADGE, due_text, pretty_json
+from interventions.dashboard.display import PRIORITY_BADGE, due_text
 from interventions.models import Intervention, InterventionType, Status
 from workflows.engine import api
 
@@ -47,25 +47,17 @@ def intervention_context(*, user, intervention: Intervention) -> dict:
     may_act = selectors.may_act(user, intervention)
     claimer = intervention.claimed_by
     held_by_other = intervention.status == Status.CLAIMED and claimer not in (None, user)
-    governs = may_act and selectors.governs(user)
+    overrules = may_act and (not held_by_other or selectors.governs(user))
     active = intervention.is_active and may_act
     return {
         "item": intervention,
         "may_act": may_act,
         "can_claim": active and intervention.status == Status.OPEN,
-        "can_release": active
-        and intervention.status == Status.CLAIMED
-        and (not held_by_other or governs),
+        "can_release": active and intervention.status == Status.CLAIMED and overrules,
         "can_answer": active and not held_by_other,
-        "can_delegate": active and (not held_by_other or governs),
+        "can_delegate": active and overrules,
         "held_by_other": held_by_other,
         "comments": list(intervention.comments.select_related("author")),
-        "context_json": pretty_json(intervention.context) if intervention.context else "",
-        "answer_json": {
-            key: pretty_json(value)
-            for key, value in (intervention.resolution or {}).items()
-            if key in ("data", "output") and value is not None
-        },
     }
 
 
@@ -73,9 +65,7 @@ def run_context(*, user, intervention: Intervention) -> dict:
     """The run's side of the page: its inputs, status and cost, and its steps' outputs so far."""
     run = api.run_visible(user=user, run_id=intervention.run_id, with_steps=True)
     steps = [step for step in run.steps_first if step.step_id != intervention.step_id]
-    for step in steps:
-        step.output_json = None if step.output is None else pretty_json(step.output)
-    return {"run": run, "steps": steps, "inputs_json": pretty_json(run.inputs)}
+    return {"run": run, "steps": steps}
 
 
 def _shown(intervention: Intervention, now) -> None:
