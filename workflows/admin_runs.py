@@ -1,17 +1,25 @@
 """A run's admin page read as a product page: coloured statuses with their text, durations,
-readable timestamps, and the steps as a table linking the child runs they started."""
+readable timestamps, the steps as a table linking the child runs they started, and the Retry
+buttons of a failed run (the run's, and each failed step's in its row)."""
 
 from datetime import datetime, timedelta
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import Prefetch
-from django.urls import reverse
+from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect
+from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 from django.utils.timesince import timesince
 
-from workflows.models import Run
+from config.errors import ChameleonError
+from workflows.engine.retry import run_retry
+from workflows.models import Run, RunStatus, StepStatus
+from workflows.selectors import workflow_permits
+
+RETRY_FORM_ID = "chameleon-retry"  # the Retry form (templates/admin/workflows/run/change_form.html)
 
 # Text always says the status; the colour only helps the eye (and reads on white and dark).
 STATUS_COLOURS = {
@@ -108,8 +116,47 @@ class _Timing:
         return when(obj.finished_at)
 
 
+def may_retry(request, run: Run) -> bool:
+    """Whether the page offers Retry: a failed run, to whoever may run its workflow."""
+    return run.status == RunStatus.FAILED and workflow_permits(
+        request.user, run.workflow, "run_workflow"
+    )
+
+
 class RunPageMixin(_Timing):
-    """Mix into RunAdmin before the ModelAdmin class: the display fields of the run page."""
+    """Mix into RunAdmin before the ModelAdmin class: the display fields of the run page and
+    its Retry view (POST: the run's Retry button, or a failed step's with `step`)."""
+
+    def get_urls(self):
+        name = f"{self.opts.app_label}_{self.opts.model_name}_retry"
+        view = self.admin_site.admin_view(self.retry_view)
+        return [path("<path:object_id>/retry/", view, name=name), *super().get_urls()]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        run = self.get_object(request, object_id)
+        if run is not None:
+            extra_context = {**(extra_context or {}), "may_retry": may_retry(request, run),
+                             "retry_form_id": RETRY_FORM_ID}  # fmt: skip
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def retry_view(self, request, object_id):
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        run = self.get_object(request, object_id)  # through get_queryset: hides the unseen
+        if run is None:
+            raise Http404("No such run.")
+        if not workflow_permits(request.user, run.workflow, "run_workflow"):
+            raise PermissionDenied
+        step = request.POST.get("step") or None
+        try:
+            run = run_retry(run_id=run.pk, by=request.user, step_id=step)
+        except ChameleonError as exc:
+            self.message_user(request, exc.message, messages.ERROR)
+        else:
+            self.log_change(request, run, f"Retried from step {step}" if step else "Retried")
+            self.message_user(request, f"Retried: the run is {run.status.lower()} again, its "
+                                       "failed steps on a fresh attempt.")  # fmt: skip
+        return HttpResponseRedirect(reverse("admin:workflows_run_change", args=[run.pk]))
 
     @admin.display(description="Created")
     def created_shown(self, obj):
@@ -126,11 +173,35 @@ class RunPageMixin(_Timing):
 
 
 class StepTableMixin(_Timing):
-    """Mix into the steps' inline: each step's status, timing and the child runs it started."""
+    """Mix into the steps' inline: each step's status, timing and the child runs it started,
+    and, last, a Retry step button on a failed step of a failed run."""
+
+    def get_formset(self, request, obj=None, **kwargs):
+        # Inlines are made afresh for each request, so this is this request's answer.
+        self.retry_allowed = obj is not None and may_retry(request, obj)
+        return super().get_formset(request, obj, **kwargs)
+
+    def get_fields(self, request, obj=None):
+        return (*super().get_fields(request, obj), "retry_shown")
+
+    def get_readonly_fields(self, request, obj=None):
+        return (*super().get_readonly_fields(request, obj), "retry_shown")
 
     def get_queryset(self, request):
         children = Prefetch("step_runs__child_run", queryset=Run.objects.select_related("workflow"))
         return super().get_queryset(request).prefetch_related(children)
+
+    @admin.display(description="Retry")
+    def retry_shown(self, obj):
+        if not getattr(self, "retry_allowed", False) or obj.status != StepStatus.FAILED:
+            return "-"
+        # The row sits inside the page's form: the button submits the Retry form, outside it.
+        return format_html(
+            '<button type="submit" class="button" form="{}" name="step" value="{}">'
+            "Retry step</button>",
+            RETRY_FORM_ID,
+            obj.step_id,
+        )
 
     @admin.display(description="Child runs")
     def child_runs(self, obj):

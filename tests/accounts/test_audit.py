@@ -29,6 +29,7 @@ from interventions.services import (
 from tests.conftest import drain
 from tests.workflows.test_api import client_for
 from workflows.engine import api
+from workflows.engine.retry import run_retry
 from workflows.models import Workflow
 from workflows.schedules import schedule_delete, schedule_save
 from workflows.services import workflow_create, workflow_set_paused, workflow_version_publish
@@ -54,6 +55,18 @@ def _run(user):
 def _agent(user) -> Agent:
     provider_save(source=SIM, by=user)
     return Agent.objects.filter(slug="helper").first() or agent_create(source=AGENT, by=user)
+
+
+FAILING = "slug: failing\nsteps: [{id: a, tool: json.extract, with: {data: {}, path: x}}]\n"
+
+
+def _failed_run(user):
+    workflow = Workflow.objects.filter(slug="failing").first() or workflow_create(
+        source=FAILING, created_by=user
+    )
+    run = api.run_start(workflow=workflow, inputs={}, started_by=user)[0]
+    drain()
+    return run
 
 
 ASKING = "slug: asking\nsteps: [{id: ask, human: {type: approval, approvals: 2}}]\n"
@@ -107,6 +120,7 @@ PRIVILEGED = {
     "workflow.pause": (_workflow, lambda u, w: workflow_set_paused(workflow=w, paused=True, by=u)),
     "run.start": (_workflow, lambda u, w: api.run_start(workflow=w, inputs={}, started_by=u)),
     "run.cancel": (_run, lambda u, run: api.run_cancel(run_id=run.pk, by=u)),
+    "run.retry": (_failed_run, lambda u, run: run_retry(run_id=run.pk, by=u)),
     "schedule.create": (_workflow, lambda u, _: _schedule(u)),
     "schedule.change": (_schedule, lambda u, s: _schedule(u, s)),
     "schedule.delete": (_schedule, lambda u, s: schedule_delete(schedule=s, by=u)),

@@ -28,6 +28,15 @@ class RunCancelInput(serializers.Serializer):
     reason = serializers.CharField(required=False, allow_blank=True, max_length=500)
 
 
+class RunRetryInput(serializers.Serializer):
+    step = serializers.CharField(
+        required=False,
+        max_length=100,
+        help_text="Retry from this failed step (the rest of the run resumes with it); "
+        "left out: the run's failed steps.",
+    )
+
+
 class RunFilterInput(serializers.Serializer):
     workflow = serializers.SlugField(required=False, help_text="Only runs of this workflow.")
     status = serializers.ChoiceField(

@@ -21,4 +21,5 @@ urlpatterns = [
         name="run-events-stream",
     ),
     path("runs/<uuid:run_id>/cancel/", views.RunCancelView.as_view(), name="run-cancel"),
+    path("runs/<uuid:run_id>/retry/", views.RunRetryView.as_view(), name="run-retry"),
 ]

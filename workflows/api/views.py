@@ -13,6 +13,7 @@ from config.serializers import SpecInput, api_errors, parsed, require
 from workflows import selectors, services
 from workflows.api import serializers as s
 from workflows.engine.api import run_cancel, run_start
+from workflows.engine.retry import run_retry
 from workflows.models import Run, Workflow, WorkflowVersion
 
 
@@ -247,5 +248,28 @@ class RunCancelView(generics.GenericAPIView):
         data = parsed(s.RunCancelInput, request.data)
         reason = data.get("reason") or f"cancelled by {request.user.get_username()}"
         run_cancel(run_id=run.pk, reason=reason, by=request.user)
+        run = selectors.run_get_visible(user=request.user, run_id=run.pk, with_steps=True)
+        return Response(s.RunDetailSerializer(run).data)
+
+
+class RunRetryView(generics.GenericAPIView):
+    queryset = Run.objects.none()
+    serializer_class = s.RunDetailSerializer
+
+    @extend_schema(
+        summary="Retry a failed run: its failed steps get a fresh attempt and it runs on",
+        description="409 when the run is not FAILED (a second retry finds it RUNNING; a "
+        "cancelled run is never retried) or a retry would fail the same way.",
+        request=s.RunRetryInput,
+        responses={200: s.RunDetailSerializer, **api_errors(400, 403, 404, 409)},
+    )
+    def post(self, request, run_id):
+        run = selectors.run_get_visible(user=request.user, run_id=run_id)
+        require(
+            selectors.workflow_permits(request.user, run.workflow, "run_workflow"),
+            "You may not retry runs of this workflow.",
+        )
+        data = parsed(s.RunRetryInput, request.data)
+        run_retry(run_id=run.pk, by=request.user, step_id=data.get("step"))
         run = selectors.run_get_visible(user=request.user, run_id=run.pk, with_steps=True)
         return Response(s.RunDetailSerializer(run).data)

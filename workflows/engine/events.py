@@ -6,7 +6,9 @@ Every step event carries `step`, `iteration` and `attempt` (below: "ref"). The p
 | type             | payload                                                                 |
 |------------------|-------------------------------------------------------------------------|
 | run.created      | workflow, version, parent_run (child runs only)                         |
-| run.status       | from, to, reason (when ended with one)                                  |
+| run.status       | from, to, reason (when ended with one, or "retried"), by (a retry)      |
+| run.retried      | by, steps (the step ids given a fresh attempt), step (the one retried   |
+|                  | from, or null), error (why the run had failed)                          |
 | run.cost         | added_usd, cost_usd (the run's total), step                             |
 | step.queued      | ref, due_at (when not due at once)                                      |
 | step.started     | ref, worker, took_over_from (a takeover after an expired lease)         |
@@ -18,6 +20,9 @@ Every step event carries `step`, `iteration` and `attempt` (below: "ref"). The p
 | step.completed   | step, status, output (or output_truncated), error or reason             |
 | step.gate        | step, gate, outcome (allow/block/route/escalate), reason, details, to  |
 
+A FAILED run goes back to RUNNING only through an operator's retry (engine.retry): `run.retried`
+follows its `run.status` FAILED -> RUNNING, then a `step.queued` per fresh attempt.
+
 `step.*` events but `step.completed` and `step.gate` are one execution's (a StepRun's); a step
 (RunStep) completes once, when all its executions are done. `by` names who moved a step from
 outside (api.step_resume and its kin).
@@ -27,6 +32,7 @@ EVENT_TYPES = (
     "run.created",
     "run.status",
     "run.cost",
+    "run.retried",
     "step.queued",
     "step.started",
     "step.succeeded",

@@ -21,17 +21,28 @@ from workflows.models import (
 )
 
 STEP_TERMINAL = frozenset(status for status, to in STEP_RUN_TRANSITIONS.items() if not to)
+# The one way out of an ended run, beside the table: an operator's explicit retry of a failed
+# run (engine.retry). A cancelled run stays cancelled; nothing else reopens a run.
+RUN_RETRY_TRANSITIONS: dict[str, frozenset[str]] = {
+    RunStatus.FAILED: frozenset({RunStatus.RUNNING}),
+}
 
 
-def run_transition(unit: Unit, to: str, *, reason: str = "", **payload) -> None:
-    """Move the unit's run to status `to` and record it, or raise Conflict and write nothing."""
+def run_transition(
+    unit: Unit, to: str, *, reason: str = "", retry: bool = False, **payload
+) -> None:
+    """Move the unit's run to status `to` and record it, or raise Conflict and write nothing.
+    `retry`: the move is an explicit retry, checked against RUN_RETRY_TRANSITIONS instead."""
     unit.lock_run()
     run = unit.run
     source = run.status
-    _check(RUN_TRANSITIONS, source, to, f"Run {run.pk}")
+    _check(RUN_RETRY_TRANSITIONS if retry else RUN_TRANSITIONS, source, to, f"Run {run.pk}")
     now = timezone.now()
     run.status = to
     fields = ["status"]
+    if source in RUN_TERMINAL:  # reopened by a retry: no longer finished, nor failed
+        run.finished_at, run.error = None, ""
+        fields += ["finished_at", "error"]
     if to == RunStatus.RUNNING and run.started_at is None:
         run.started_at = now
         fields.append("started_at")
@@ -108,7 +119,7 @@ def records_save(records) -> None:
 
 
 def _check(table: dict, source: str, to: str, what: str) -> None:
-    if to not in table[source]:
+    if to not in table.get(source, ()):
         raise Conflict(
             f"{what} cannot go from {source} to {to}.",
             code="invalid_transition",
