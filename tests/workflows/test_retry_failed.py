@@ -13,6 +13,7 @@ from accounts.models import AuditEntry
 from config.errors import Conflict
 from interventions.models import Intervention
 from interventions.services import intervention_resolve
+from tests.conftest import wait_for_run
 from tests.workflows.test_api import assert_error, client_for
 from workflows.engine.api import run_cancel, run_start
 from workflows.engine.retry import run_retry
@@ -289,3 +290,37 @@ def test_the_api_retries_a_failed_run_for_those_who_may_run_it(failed_run, make_
     assert_error(operator.post(url, {}, format="json"), 409, "run_not_failed")
     drain()
     assert Run.objects.get(pk=failed_run.pk).status == RunStatus.COMPLETED
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_retried_run_completes_on_a_real_worker_with_one_fresh_attempt(
+    celery_worker, make_workflow, operator, http_server
+):
+    url, recorder = http_server
+    recorder.status = 500
+    workflow = make_workflow(FLAKY)
+    run, _ = run_start(workflow=workflow, inputs={"url": f"{url}/thing"}, started_by=operator)
+    assert wait_for_run(run).status == RunStatus.FAILED
+    recorder.status = 200
+    outcomes = []
+
+    def retry():  # two operators click at once
+        try:
+            run_retry(run_id=run.pk, by=operator)
+            outcomes.append("retried")
+        except Conflict as exc:
+            outcomes.append(exc.code)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=retry) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert wait_for_run(run).status == RunStatus.COMPLETED
+    assert sorted(outcomes) == ["retried", "run_not_failed"]
+    assert attempts(run, "fetch") == [(1, "FAILED"), (2, "SUCCEEDED")]
+    assert recorder.count("/thing") == 2
+    assert run.reserved_usd == 0
