@@ -11,15 +11,18 @@ from interventions.models import Intervention, InterventionType, Status
 from workflows.engine import api
 
 QUEUE_PAGE = 100  # rows shown; the rest are counted, so a queue of 10,000 renders as fast
-# Big documents a row does not show.
-_NOT_IN_ROWS = ("context", "form", "notify", "resolution", "approvals")
+# What a row shows: not the documents (context, form, resolution), nor whole users.
+_ROW_FIELDS = ("id", "workflow", "step_id", "type", "priority", "status", "prompt", "due_at",
+               "assignee__username", "group__name", "claimed_by__username")  # fmt: skip
+_ROW_USERS = ("assignee", "group", "claimed_by")
 
 
 def queue_context(*, user, type=None, group=None, assignee_me=False) -> dict:
     """The first QUEUE_PAGE interventions `user` may act on, in queue order, and their count."""
     queue = selectors.interventions_queue(user=user, type=type, group=group,
                                           assignee_me=assignee_me)  # fmt: skip
-    queue = selectors.interventions_actionable(queue, user).defer(*_NOT_IN_ROWS)
+    queue = selectors.interventions_actionable(queue, user)
+    queue = queue.select_related(None).select_related(*_ROW_USERS).only(*_ROW_FIELDS)
     rows = list(queue[:QUEUE_PAGE])
     total = queue.count() if len(rows) == QUEUE_PAGE else len(rows)
     now = timezone.now()
