@@ -3,7 +3,8 @@
 #   web (default)  uvicorn config.asgi:application --host 0.0.0.0 --port 8000
 #   worker         celery -A config worker --loglevel INFO
 #   beat           celery -A config beat --loglevel INFO
-# Runs with config.settings.production: DJANGO_SECRET_KEY and DJANGO_ALLOWED_HOSTS are required,
+# Runs with config.settings.production: DJANGO_SECRET_KEY, DJANGO_JWT_SIGNING_KEY and
+# DJANGO_ALLOWED_HOSTS are required,
 # DATABASE_URL and REDIS_URL select PostgreSQL and Redis.
 ARG PYTHON_VERSION=3.11
 
@@ -31,7 +32,8 @@ COPY --from=builder /opt/venv /opt/venv
 COPY . .
 # Static files are collected at build time and served by WhiteNoise; the key and URLs are
 # build-time dummies (collectstatic connects to neither).
-RUN DJANGO_SECRET_KEY=collectstatic-build-only DJANGO_ALLOWED_HOSTS=localhost \
+RUN DJANGO_SECRET_KEY=collectstatic-build-only DJANGO_JWT_SIGNING_KEY=collectstatic-jwt-only \
+    DJANGO_ALLOWED_HOSTS=localhost \
     DATABASE_URL=sqlite:////tmp/build.sqlite3 REDIS_URL=redis://localhost:6379/0 \
     python manage.py collectstatic --noinput \
     && python -m compileall -q . \

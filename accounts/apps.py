@@ -6,8 +6,12 @@ class AccountsConfig(AppConfig):
     name = "accounts"
 
     def ready(self):
+        from axes.signals import user_locked_out
+
+        from accounts.lockout import lockout_audit
         from accounts.services import roles_sync
 
         # Permissions exist only after post_migrate, so roles are synced then (and after test
         # flushes, which emit it too) rather than in a data migration that would find none.
         post_migrate.connect(roles_sync, sender=self, dispatch_uid="accounts.roles_sync")
+        user_locked_out.connect(lockout_audit, dispatch_uid="accounts.lockout_audit")

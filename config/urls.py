@@ -3,16 +3,17 @@ from django.contrib.auth.views import LogoutView
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.permissions import IsAuthenticated
-from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
+from accounts.api.auth import SignOutView, TokenObtainView, TokenRefreshView
 from accounts.views import SignInView, home
 from config import health, metrics
 
 signed_in = [IsAuthenticated]  # the schema describes the API to its users, not to everyone
 
 api = [
-    path("auth/token/", TokenObtainPairView.as_view(), name="token-obtain"),
+    path("auth/token/", TokenObtainView.as_view(), name="token-obtain"),
     path("auth/token/refresh/", TokenRefreshView.as_view(), name="token-refresh"),
+    path("auth/logout/", SignOutView.as_view(), name="token-sign-out"),
     path("schema/", SpectacularAPIView.as_view(permission_classes=signed_in), name="schema"),
     path(
         "docs/",

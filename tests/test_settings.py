@@ -34,6 +34,7 @@ def test_production_deploy_check_is_clean():
         "--fail-level",
         "WARNING",
         DJANGO_SECRET_KEY=secrets.token_urlsafe(50),
+        DJANGO_JWT_SIGNING_KEY=secrets.token_urlsafe(50),
         DJANGO_ALLOWED_HOSTS="example.com",
     )
     assert result.returncode == 0, result.stderr
@@ -41,22 +42,21 @@ def test_production_deploy_check_is_clean():
     assert "WARNING" not in result.stderr and "ERROR" not in result.stderr, result.stderr
 
 
+SECRETS = {
+    "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
+    "DJANGO_JWT_SIGNING_KEY": secrets.token_urlsafe(50),
+    "DJANGO_ALLOWED_HOSTS": "example.com",
+}
+
+
 @pytest.mark.parametrize(
     ("missing", "given"),
     [
-        ("DJANGO_SECRET_KEY", {"DJANGO_ALLOWED_HOSTS": "example.com"}),
-        ("DJANGO_ALLOWED_HOSTS", {"DJANGO_SECRET_KEY": secrets.token_urlsafe(50)}),
         *(
-            (
-                name,
-                {
-                    name: None,
-                    "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
-                    "DJANGO_ALLOWED_HOSTS": "example.com",
-                },
-            )
-            for name in ("DATABASE_URL", "REDIS_URL")
+            (name, {key: value for key, value in SECRETS.items() if key != name})
+            for name in SECRETS
         ),
+        *((name, {name: None, **SECRETS}) for name in ("DATABASE_URL", "REDIS_URL")),
     ],
 )
 def test_production_refuses_to_start_without(missing, given):
@@ -64,3 +64,11 @@ def test_production_refuses_to_start_without(missing, given):
     result = manage_production("check", DJANGO_ENV_FILE="/dev/null", **given)
     assert result.returncode != 0
     assert f"Set the {missing} environment variable" in result.stderr
+
+
+def test_production_refuses_to_sign_tokens_with_the_secret_key():
+    key = secrets.token_urlsafe(50)
+    result = manage_production("check", DJANGO_ENV_FILE="/dev/null", **{
+        **SECRETS, "DJANGO_SECRET_KEY": key, "DJANGO_JWT_SIGNING_KEY": key})  # fmt: skip
+    assert result.returncode != 0
+    assert "DJANGO_JWT_SIGNING_KEY must differ from DJANGO_SECRET_KEY" in result.stderr

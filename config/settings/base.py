@@ -39,6 +39,7 @@ INSTALLED_APPS = [
     "channels",
     "django_celery_beat",
     "django_prometheus",
+    "axes",
     "accounts",
     "workflows",
     "agents",
@@ -59,6 +60,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
+    # Last, as axes asks: it turns a sign-in page's refused attempt into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -119,6 +122,7 @@ if DATABASE_POOLER == "transaction":
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
 AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first: refuses a locked-out sign-in outright
     "django.contrib.auth.backends.ModelBackend",
     "guardian.backends.ObjectPermissionBackend",
 ]
@@ -129,6 +133,18 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
+
+# Sign-in lockout (django-axes) on the API's token view, the dashboard's and the admin's sign-in:
+# AXES_FAILURE_LIMIT wrong passwords for one username from one address lock that pair out for
+# AXES_COOLOFF_MINUTES (429), the right password included; each attempt while locked out starts
+# the cool-off again, and a success clears the count.
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.float("AXES_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_DISABLE_ACCESS_LOG = True  # a row per successful sign-in, forever; failures are kept
+AXES_CLIENT_IP_CALLABLE = "config.throttles.client_address"
+AXES_LOCKOUT_CALLABLE = "accounts.lockout.lockout_page"
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -231,22 +247,30 @@ CHAMELEON = {
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework_simplejwt.authentication.JWTAuthentication",
+        "accounts.tokens.JWTAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "config.schema.AutoSchema",
     # JSON only: a form-encoded body is a 415, not a request run with defaults.
     "DEFAULT_PARSER_CLASSES": ["config.parsers.JSONParser"],
     "EXCEPTION_HANDLER": "config.api.exception_handler",
     "DEFAULT_THROTTLE_CLASSES": [
         "config.throttles.UserRateThrottle",
         "config.throttles.AnonRateThrottle",
+        "config.throttles.ScopedRateThrottle",
+        "config.throttles.GlobalRateThrottle",
     ],
     "DEFAULT_THROTTLE_RATES": {
-        "user": env("API_THROTTLE_USER", default="6000/min"),
-        "anon": env("API_THROTTLE_ANON", default="60/min"),
+        "user": env("API_THROTTLE_USER", default="6000/min"),  # each signed-in user
+        "anon": env("API_THROTTLE_ANON", default="60/min"),  # each address, signed out
+        "auth": env("API_THROTTLE_AUTH", default="30/min"),  # token views, each address
+        "global": env("API_THROTTLE_GLOBAL", default="60000/min"),  # everyone together
     },
+    # The client address throttles and lockouts count by: REMOTE_ADDR with 0 (a client could
+    # write any X-Forwarded-For); behind N proxies that each append to it, its Nth entry from
+    # the right, the address the outermost proxy saw.
+    "NUM_PROXIES": env.int("NUM_PROXIES", default=0),
 }
 API_PAGE_SIZE = env.int("API_PAGE_SIZE", default=50)  # cursor pages; ?page_size= up to 500
 
@@ -255,6 +279,11 @@ SIMPLE_JWT = {
     "REFRESH_TOKEN_LIFETIME": timedelta(days=env.int("JWT_REFRESH_DAYS", default=1)),
     "ROTATE_REFRESH_TOKENS": True,
     "BLACKLIST_AFTER_ROTATION": True,
+    "AUDIENCE": env("JWT_AUDIENCE", default="chameleon-api"),
+    "ISSUER": env("JWT_ISSUER", default="chameleon"),
+    "SIGNING_KEY": env("DJANGO_JWT_SIGNING_KEY", default=SECRET_KEY),
+    # Tokens carry a hash of the password hash: a changed password ends them (accounts.tokens).
+    "CHECK_REVOKE_TOKEN": True,
 }
 
 SPECTACULAR_SETTINGS = {

@@ -1,7 +1,9 @@
 """Production: refuses to start without its secrets, secure cookies and HTTPS."""
 
+from django.core.exceptions import ImproperlyConfigured
+
 from .base import *  # noqa: F403
-from .base import env
+from .base import SIMPLE_JWT, env
 
 DEBUG = False
 SECRET_KEY = env("DJANGO_SECRET_KEY")
@@ -10,6 +12,11 @@ SECRET_KEY = env("DJANGO_SECRET_KEY")
 env("DATABASE_URL")
 env("REDIS_URL")
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS")
+# API tokens are signed with a key of their own, so rotating it ends every token and nothing
+# else (sessions, password reset links and the like stay signed with the secret key).
+SIMPLE_JWT = {**SIMPLE_JWT, "SIGNING_KEY": env("DJANGO_JWT_SIGNING_KEY")}
+if SIMPLE_JWT["SIGNING_KEY"] == SECRET_KEY:
+    raise ImproperlyConfigured("DJANGO_JWT_SIGNING_KEY must differ from DJANGO_SECRET_KEY")
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

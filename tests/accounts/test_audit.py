@@ -2,7 +2,9 @@
 lists the privileged services; a service added without an entry fails here."""
 
 import pytest
+from django.contrib.auth import authenticate
 from django.contrib.auth.models import Group
+from django.test import RequestFactory, override_settings
 from django.utils import timezone
 from guardian.shortcuts import assign_perm, remove_perm
 
@@ -108,6 +110,12 @@ def _resolve(user, intervention, decision="reject"):
     return intervention_resolve(intervention_id=intervention.pk, user=user, decision=decision)
 
 
+def _locked_out(user) -> None:
+    with override_settings(AXES_FAILURE_LIMIT=2):
+        for _ in range(2):
+            authenticate(RequestFactory().post("/login/"), username=user.username, password="no")
+
+
 # action -> (setup returning what the act needs, the act)
 PRIVILEGED = {
     "workflow.publish": (lambda u: None, lambda u, _: workflow_create(source=FLOW, created_by=u)),
@@ -163,6 +171,7 @@ PRIVILEGED = {
     ),
     "intervention.cancel": (_intervention, lambda u, i: api.run_cancel(run_id=i.run_id, by=u)),
     "intervention.expire": (_overdue, lambda u, i: interventions_expire_due()),
+    "auth.lockout": (lambda u: None, lambda u, _: _locked_out(u)),
     "permission.grant": (
         _workflow,
         lambda u, w: assign_perm("view_workflow", Group.objects.get(name="viewer"), w),
