@@ -140,7 +140,7 @@ def test_the_list_costs_a_bounded_number_of_queries_whatever_the_runs(
     for _ in range(runs):
         _start(flows[0], operator)
 
-    with django_assert_max_num_queries(8):
+    with django_assert_max_num_queries(7):
         response = pilot_client.get(reverse("dashboard:runs"))
 
     assert len(_rows(response)) == runs

@@ -69,8 +69,3 @@ def run_panel(request, run_id, name):
     if panel is None:
         raise Http404(f"No panel '{name}'.")
     return HttpResponse(panel_body(panel, run=run, user=request.user, request=request))
-
-
-@login_required
-def overview(request):
-    return render(request, "dashboard/base.html")

@@ -2,6 +2,7 @@
 Statuses are always written out; the badge's colour only helps the eye."""
 
 import json
+from datetime import timedelta
 from decimal import Decimal
 
 from django import template
@@ -9,7 +10,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.timesince import timesince
 
-from workflows.admin_runs import duration
+from workflows.admin_runs import duration, duration_text
 
 register = template.Library()
 
@@ -58,6 +59,17 @@ def brief_json(document) -> str:
 def took(obj) -> str:
     """How long a run or step run took (or has taken so far)."""
     return duration(obj.started_at, obj.finished_at)
+
+
+@register.filter
+def seconds(amount: float) -> str:
+    """A number of seconds as a duration: 1 min 15 s."""
+    return duration_text(timedelta(seconds=amount))
+
+
+@register.filter
+def percent(share: float) -> str:
+    return f"{share * 100:.0f}%"
 
 
 @register.filter
