@@ -30,6 +30,7 @@ api = [
 dashboard = [
     path("", include("interventions.dashboard.urls")),
     path("", include("workflows.dashboard.urls")),
+    path("", include("interventions.dashboard.overview_urls")),
 ]
 
 urlpatterns = [

@@ -17,7 +17,7 @@ from django.utils.timesince import timesince
 from config.errors import ChameleonError
 from workflows.engine.retry import run_retry
 from workflows.models import Run, RunStatus, StepStatus
-from workflows.selectors import workflow_permits
+from workflows.selectors import run_children, workflow_permits
 
 RETRY_FORM_ID = "chameleon-retry"  # the Retry form (templates/admin/workflows/run/change_form.html)
 
@@ -168,8 +168,7 @@ class RunPageMixin(_Timing):
 
     @admin.display(description="Child runs")
     def children_shown(self, obj):
-        children = obj.child_runs.select_related("workflow").order_by("created_at")[:50]
-        return run_links(children)
+        return run_links(run_children(run=obj))
 
 
 class StepTableMixin(_Timing):

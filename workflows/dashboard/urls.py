@@ -1,4 +1,4 @@
-from django.urls import include, path
+from django.urls import path
 
 from workflows.dashboard import views
 
@@ -6,5 +6,4 @@ urlpatterns = [
     path("runs/", views.runs, name="runs"),
     path("runs/<uuid:run_id>/", views.run, name="run"),
     path("runs/<uuid:run_id>/panels/<slug:name>/", views.run_panel, name="run-panel"),
-    path("", include("interventions.dashboard.overview_urls")),  # its figures are interventions'
 ]
