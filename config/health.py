@@ -1,4 +1,6 @@
-"""Liveness and readiness probes: plain Django views, no authentication, JSON bodies."""
+"""Liveness and readiness probes: plain Django views, no authentication, JSON bodies. Anyone
+learns whether the installation is ready; only observers (config.metrics) learn what fails and
+why, since node names and error texts map the insides for an attacker."""
 
 import logging
 
@@ -10,6 +12,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from config.celery import app as celery_app
+from config.metrics import observer
 
 logger = logging.getLogger(__name__)
 
@@ -24,7 +27,10 @@ def healthz(request):
 @never_cache
 @require_GET
 def readyz(request):
-    """Every dependency answers: database, Redis, broker, and (if required) a live worker."""
+    """Every dependency answers: database, Redis, broker, and (if required) a live worker.
+
+    {"status": "ok" | "unavailable"}, with each check's result for observers.
+    """
     timeout = settings.READYZ_TIMEOUT_S
     checks = {"database": _database}
     if settings.REDIS_URL:
@@ -44,7 +50,9 @@ def readyz(request):
             logger.warning("readyz: %s check failed: %s", name, exc)
             results[name] = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
     failing = [name for name, result in results.items() if not result["ok"]]
-    body = {"status": "unavailable" if failing else "ok", "failing": failing, "checks": results}
+    body = {"status": "unavailable" if failing else "ok"}
+    if observer(request):
+        body.update(failing=failing, checks=results)
     return JsonResponse(body, status=503 if failing else 200)
 
 

@@ -16,16 +16,22 @@ def scrape_collector_register(collector) -> None:
     _scraped.register(collector)
 
 
+def observer(request: HttpRequest) -> bool:
+    """Whether the caller may see how the installation is doing: a scraper sending
+    `Authorization: Bearer $METRICS_TOKEN`, or a staff session."""
+    token = settings.METRICS_TOKEN
+    sent = request.headers.get("Authorization", "")
+    scraper = bool(token) and hmac.compare_digest(sent.encode(), f"Bearer {token}".encode())
+    return scraper or request.user.is_staff
+
+
 def metrics(request: HttpRequest) -> HttpResponse:
     """The django-prometheus export; 404 (like anything else not visible) to everyone else.
 
     Metrics name workflows, so they are not public: Prometheus sends
     `Authorization: Bearer $METRICS_TOKEN`, people log in as staff.
     """
-    token = settings.METRICS_TOKEN
-    sent = request.headers.get("Authorization", "")
-    scraper = bool(token) and hmac.compare_digest(sent.encode(), f"Bearer {token}".encode())
-    if not (scraper or request.user.is_staff):
+    if not observer(request):
         raise Http404
     response = ExportToDjangoView(request)
     response.content += generate_latest(_scraped)

@@ -1,8 +1,16 @@
-"""Liveness and readiness probes."""
+"""Liveness and readiness probes: anyone learns ok / not ok, observers (staff, the metrics
+token) what fails and why."""
 
 import pytest
+from django.test import Client
 
 from config import health
+
+
+@pytest.fixture
+def staff(client, make_user):
+    client.force_login(make_user(superuser=True))
+    return client
 
 
 def test_healthz_is_200_without_touching_the_database(client):
@@ -14,11 +22,11 @@ def test_healthz_is_200_without_touching_the_database(client):
 
 
 @pytest.mark.django_db
-def test_readyz_is_503_naming_redis_when_it_does_not_answer(client, settings, monkeypatch):
+def test_readyz_is_503_naming_redis_when_it_does_not_answer(staff, settings, monkeypatch):
     settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens on port 1
     monkeypatch.setattr(health, "_worker", lambda timeout: {"workers": ["stub@host"]})
 
-    response = client.get("/readyz")
+    response = staff.get("/readyz")
 
     body = response.json()
     assert response.status_code == 503
@@ -30,11 +38,11 @@ def test_readyz_is_503_naming_redis_when_it_does_not_answer(client, settings, mo
 
 
 @pytest.mark.django_db
-def test_readyz_is_503_naming_the_worker_when_none_answers(client, settings):
+def test_readyz_is_503_naming_the_worker_when_none_answers(staff, settings):
     # Runs before the module's worker starts (the celery_worker fixture is module-scoped).
     settings.READYZ_TIMEOUT_S = 0.3
 
-    response = client.get("/readyz")
+    response = staff.get("/readyz")
 
     body = response.json()
     assert response.status_code == 503
@@ -44,10 +52,10 @@ def test_readyz_is_503_naming_the_worker_when_none_answers(client, settings):
 
 
 @pytest.mark.django_db
-def test_readyz_is_503_naming_broker_and_worker_when_the_broker_is_down(client, monkeypatch):
+def test_readyz_is_503_naming_broker_and_worker_when_the_broker_is_down(staff, monkeypatch):
     monkeypatch.setattr(health.celery_app.conf, "broker_url", "redis://127.0.0.1:1/0")
 
-    response = client.get("/readyz")
+    response = staff.get("/readyz")
 
     body = response.json()
     assert response.status_code == 503
@@ -56,10 +64,33 @@ def test_readyz_is_503_naming_broker_and_worker_when_the_broker_is_down(client, 
 
 
 @pytest.mark.django_db
-def test_readyz_skips_the_worker_when_not_required(client, settings):
-    settings.READYZ_REQUIRE_WORKER = False
+def test_anonymous_callers_learn_only_that_it_is_not_ready(client, settings, monkeypatch):
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"
+    monkeypatch.setattr(health, "_worker", lambda timeout: {"workers": ["celery@secret-node"]})
 
     response = client.get("/readyz")
+
+    assert response.status_code == 503
+    assert response.json() == {"status": "unavailable"}
+
+
+@pytest.mark.django_db
+def test_the_metrics_token_shows_the_details(client, settings, monkeypatch):
+    settings.METRICS_TOKEN = "scrape-me"
+    monkeypatch.setattr(health, "_worker", lambda timeout: {"workers": ["celery@node"]})
+
+    wrong = client.get("/readyz", HTTP_AUTHORIZATION="Bearer guessed")
+    right = client.get("/readyz", HTTP_AUTHORIZATION="Bearer scrape-me")
+
+    assert wrong.json() == {"status": "ok"}
+    assert right.json()["checks"]["worker"] == {"ok": True, "workers": ["celery@node"]}
+
+
+@pytest.mark.django_db
+def test_readyz_skips_the_worker_when_not_required(staff, settings):
+    settings.READYZ_REQUIRE_WORKER = False
+
+    response = staff.get("/readyz")
 
     assert response.status_code == 200
     assert "worker" not in response.json()["checks"]
@@ -67,8 +98,9 @@ def test_readyz_skips_the_worker_when_not_required(client, settings):
 
 # Last in the module: the worker it starts lives until the module ends.
 @pytest.mark.django_db
-def test_readyz_is_200_when_database_redis_broker_and_a_worker_answer(client, celery_worker):
-    response = client.get("/readyz")
+def test_readyz_is_200_when_database_redis_broker_and_a_worker_answer(staff, celery_worker):
+    assert Client().get("/readyz").json() == {"status": "ok"}  # signed out: no details
+    response = staff.get("/readyz")
 
     body = response.json()
     assert response.status_code == 200, body
