@@ -8,6 +8,7 @@ class InterventionsConfig(AppConfig):
     def ready(self):
         from config.metrics import scrape_collector_register
         from interventions import opening
+        from interventions.dashboard.step_links import step_runs_waiting_links
         from interventions.executor import HumanExecutor
         from interventions.expiry import interventions_expire_due
         from interventions.lifecycle import EVENT_PAYLOAD, EVENTS
@@ -26,6 +27,7 @@ class InterventionsConfig(AppConfig):
         api.step_waiting_register(opening.step_waiting)
         api.review_register(opening.step_reviewed)
         api.run_finished_register(opening.run_finished)
+        api.step_links_register("interventions", step_runs_waiting_links)
         for event_type, payload in EVENTS.values():
             api.event_type_register(event_type, ", ".join(filter(None, [EVENT_PAYLOAD, payload])))
         scrape_collector_register(OpenInterventions())
