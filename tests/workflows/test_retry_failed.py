@@ -11,6 +11,7 @@ from guardian.shortcuts import assign_perm
 
 from accounts.models import AuditEntry
 from config.errors import Conflict
+from guardians.services import guardian_create
 from interventions.models import Intervention
 from interventions.services import intervention_resolve
 from tests.conftest import wait_for_run
@@ -324,3 +325,42 @@ def test_a_retried_run_completes_on_a_real_worker_with_one_fresh_attempt(
     assert attempts(run, "fetch") == [(1, "FAILED"), (2, "SUCCEEDED")]
     assert recorder.count("/thing") == 2
     assert run.reserved_usd == 0
+
+
+def test_a_step_held_for_a_person_is_asked_again_not_run_unapproved(
+    make_workflow, operator, http_server, drain
+):
+    url, recorder = http_server
+    recorder.status = 500
+    guardian_create(
+        source={"slug": "ask-first", "kind": "CRITERIA_GATE",
+                "config": {"all": ["false"], "else": "escalate"}},
+        by=operator,
+    )  # fmt: skip
+    workflow = make_workflow(
+        """
+slug: gated-branch
+inputs: {url: {type: string}}
+steps:
+  - {id: start, tool: noop}
+  - {id: fetch, needs: [start], tool: http.get, with: {url: "{{ inputs.url }}"}}
+  - {id: held, needs: [start], tool: noop, guard: [ask-first]}
+  - {id: done, needs: [fetch, held], tool: noop}
+"""
+    )
+    run, _ = run_start(workflow=workflow, inputs={"url": f"{url}/x"}, started_by=operator)
+    drain()
+    assert Run.objects.get(pk=run.pk).status == RunStatus.FAILED
+    assert attempts(run, "held") == [(0, "CANCELLED")]  # its hold, cancelled unanswered
+    recorder.status = 200
+
+    run_retry(run_id=run.pk, by=operator)
+    drain()
+
+    assert attempts(run, "held") == [(0, "CANCELLED"), (1, "WAITING")]  # held again
+    assert Run.objects.get(pk=run.pk).status == RunStatus.WAITING
+    escalation = Intervention.objects.get(run_id=run.pk, status="OPEN")
+    intervention_resolve(intervention_id=escalation.pk, user=operator, decision="retry")
+    drain()
+    assert attempts(run, "held") == [(0, "CANCELLED"), (1, "CANCELLED"), (2, "SUCCEEDED")]
+    assert Run.objects.get(pk=run.pk).status == RunStatus.COMPLETED

@@ -130,11 +130,21 @@ def _begin(unit: Unit, step: StepSpec, items) -> bool:
     once (blocked, or an empty foreach)."""
     decision = gates_decide(unit, step)
     run_step = _run_step_new(unit, step.id, items)
+    return gate_decision_apply(unit, step, run_step, decision)
+
+
+def gate_decision_apply(
+    unit: Unit, step: StepSpec, run_step: RunStep, decision, *, hold_attempt=HOLD_ATTEMPT,
+    first_attempt: int = 1,
+) -> bool:  # fmt: skip
+    """Start the step as its gates decided; return True when it finished at once (blocked, or
+    an empty foreach). An escalation holds it in a step run numbered `hold_attempt`; else a
+    plain step's execution is numbered `first_attempt` (engine.retry numbers them on)."""
     if isinstance(decision, Block):
         step_finish(unit, run_step, StepStatus.FAILED, error=decision.reason)
         return True
     if isinstance(decision, Escalate):
-        hold = step_run_new(unit, run_step, step, iteration=0, attempt=HOLD_ATTEMPT, hold=True)
+        hold = step_run_new(unit, run_step, step, iteration=0, attempt=hold_attempt, hold=True)
         wait = Wait(reason=ESCALATED, ref=decision.ref or escalation_ref(hold))
         step_run_park(unit, hold, wait, message=decision.reason, details=decision.details)
         return False
@@ -142,15 +152,16 @@ def _begin(unit: Unit, step: StepSpec, items) -> bool:
         run_step.routes = list(decision.to)
         row_update(run_step, ["routes"])
         unit.steps[step.id] = StepState(StepStatus.RUNNING, tuple(decision.to))
-    return executions_start(unit, run_step, step)
+    return executions_start(unit, run_step, step, attempt=first_attempt)
 
 
-def executions_start(unit: Unit, run_step: RunStep, step: StepSpec) -> bool:
-    """Start a step's first executions (the first `concurrency` items of a foreach); return
-    True when it finished at once (an empty foreach)."""
+def executions_start(unit: Unit, run_step: RunStep, step: StepSpec, *, attempt: int = 1) -> bool:
+    """Start a step's first executions (the first `concurrency` items of a foreach, each its
+    attempt 1; a plain step's numbered `attempt`); return True when it finished at once (an
+    empty foreach)."""
     items = run_step.items
     if step.foreach is None:
-        step_run_new(unit, run_step, step, iteration=0)
+        step_run_new(unit, run_step, step, iteration=0, attempt=attempt)
         return False
     if not items:
         step_finish(unit, run_step, StepStatus.SUCCEEDED, output=[], start_dependents=False)

@@ -8,13 +8,17 @@ retry under the step's `retry:` policy makes, so the earlier attempts stay as th
 steps that never ran because of the failure then start as their needs finish, as usual.
 """
 
+from dataclasses import dataclass
+
 from accounts.audit import audit_record
 from config.errors import Conflict, NotFound
+from workflows.engine.contract import Escalate
 from workflows.engine.finish import run_settle
+from workflows.engine.gates import gates_decide
+from workflows.engine.holds import ESCALATED
 from workflows.engine.progress import (
     FINISHED,
-    HOLD_ATTEMPT,
-    executions_start,
+    gate_decision_apply,
     step_run_new,
     steps_start,
 )
@@ -93,14 +97,25 @@ def _check_retryable(run: Run) -> None:
         )
 
 
-def _latest_attempts(run: Run, ended: list[RunStep]) -> dict[int, dict[int, tuple[int, str]]]:
-    """run step id -> iteration -> (its latest attempt, that attempt's status)."""
-    found: dict[int, dict[int, tuple[int, str]]] = {}
+@dataclass(frozen=True)
+class Latest:
+    """An iteration's latest execution: its attempt number, status, and whether it was a gate's
+    hold (waited for a person before it ever started)."""
+
+    attempt: int
+    status: str
+    held: bool
+
+
+def _latest_attempts(run: Run, ended: list[RunStep]) -> dict[int, dict[int, Latest]]:
+    """run step id -> iteration -> its latest execution."""
+    found: dict[int, dict[int, Latest]] = {}
     rows = StepRun.objects.filter(run=run, run_step__in=ended).order_by("attempt")
-    for run_step_id, iteration, attempt, status in rows.values_list(
-        "run_step_id", "iteration", "attempt", "status"
+    for run_step_id, iteration, attempt, status, reason, started in rows.values_list(
+        "run_step_id", "iteration", "attempt", "status", "wait_reason", "started_at"
     ):
-        found.setdefault(run_step_id, {})[iteration] = (attempt, status)
+        held = reason == ESCALATED and started is None
+        found.setdefault(run_step_id, {})[iteration] = Latest(attempt, status, held)
     return found
 
 
@@ -117,7 +132,7 @@ def _check_attempts_can_change(run: Run, ended: list[RunStep], attempts: dict) -
         )
     for run_step in ended:
         executions = attempts.get(run_step.pk)
-        if executions and all(status in FINISHED for _, status in executions.values()):
+        if executions and all(latest.status in FINISHED for latest in executions.values()):
             raise Conflict(
                 f"Step '{run_step.step_id}' failed after its executions succeeded "
                 f"({run_step.error}); a retry would fail the same way.",
@@ -126,7 +141,7 @@ def _check_attempts_can_change(run: Run, ended: list[RunStep], attempts: dict) -
             )
 
 
-def _step_again(unit: Unit, run_step: RunStep, attempts: dict[int, tuple[int, str]]) -> None:
+def _step_again(unit: Unit, run_step: RunStep, attempts: dict[int, Latest]) -> None:
     """Reopen a step the failure ended and start its fresh attempts (with the run's lock)."""
     step = unit.spec.step(run_step.step_id)
     if not attempts:
@@ -140,10 +155,34 @@ def _step_again(unit: Unit, run_step: RunStep, attempts: dict[int, tuple[int, st
     run_step.finished_at = None
     row_update(run_step, ["status", "output", "error", "finished_at"])
     unit.steps.pop(step.id, None)  # read again if the planner asks: it is running now
-    if attempts.get(0, (None,))[0] == HOLD_ATTEMPT:  # a gate held it: never attempted
-        if executions_start(unit, run_step, step):  # an empty foreach: done at once
-            steps_start(unit, unit.spec.graph.dependents[step.id])
+    first = attempts.get(0)
+    if first is not None and first.held:
+        _held_step_again(unit, run_step, step, attempt=first.attempt + 1)
         return
-    for iteration, (attempt, status) in sorted(attempts.items()):
-        if status not in FINISHED:
-            step_run_new(unit, run_step, step, iteration=iteration, attempt=attempt + 1)
+    for iteration, latest in sorted(attempts.items()):
+        if latest.status not in FINISHED:
+            step_run_new(unit, run_step, step, iteration=iteration, attempt=latest.attempt + 1)
+
+
+def _held_step_again(unit: Unit, run_step: RunStep, step, *, attempt: int) -> None:
+    """A step its gate held never ran, and no approval that the failure cancelled (nor a
+    person's refusal) is taken as given: its gates are asked again. Allowed, it runs as
+    `attempt` (a foreach's items: as their attempt 1); escalated again, a plain step is held
+    anew as `attempt`, while a foreach or repeat, whose hold must be attempt 0
+    (engine.progress), cannot be held twice: the retry is refused."""
+    decision = gates_decide(unit, step)
+    looped = step.foreach is not None or step.repeat is not None
+    if isinstance(decision, Escalate) and looped:
+        raise Conflict(
+            f"Step '{step.id}' would wait for a person again, and a foreach or repeat step "
+            "cannot be held twice: start a new run.",
+            code="not_retryable",
+            details={"step": step.id},
+        )
+    finished = gate_decision_apply(
+        unit, step, run_step, decision, hold_attempt=attempt, first_attempt=attempt
+    )
+    if finished:
+        # Finished at once: an empty foreach goes on; a block failed the run again, and
+        # steps_start starts nothing in an ended run.
+        steps_start(unit, unit.spec.graph.dependents[step.id])
