@@ -40,6 +40,7 @@ def answer_form(intervention: Intervention, posted=None, errors=None) -> dict:
     if intervention.type == InterventionType.INPUT:
         fields = form_fields(intervention.form, posted)
     errors = dict(errors or {})
+    invalid = bool(errors)
     output_error = str(errors.pop("output", ""))
     loose = errors_placed(fields, {key: message for key, message in errors.items()
                                    if key.startswith(WHOLE)})  # fmt: skip
@@ -49,7 +50,7 @@ def answer_form(intervention: Intervention, posted=None, errors=None) -> dict:
         output = posted.get("output", "")
     else:
         output = _pretty(intervention.context.get("proposed"))
-    return {"decisions": decisions, "fields": fields, "output": output,
+    return {"decisions": decisions, "fields": fields, "output": output, "invalid": invalid,
             "output_error": output_error, "loose_errors": loose,
             "comment": posted.get("comment", "") if posted is not None else "",
             "with_output": intervention.type in (InterventionType.CORRECTION,
