@@ -35,7 +35,8 @@ def provider_save(*, source, by=None, slug: str | None = None) -> tuple[Provider
 def agent_create(*, source, by=None) -> Agent:
     """Version 1 of a new agent; Conflict when the slug is taken."""
     spec, canonical = _agent_parsed(source)
-    conflict = api.Conflict(f"Agent '{spec.slug}' already exists.", code="exists")
+    conflict = api.Conflict(f"An agent '{spec.slug}' already exists.", code="exists",
+                            details={"slug": "already exists"})  # fmt: skip
     with transaction.atomic():
         if Agent.objects.filter(slug=spec.slug).exists():
             raise conflict

@@ -15,7 +15,8 @@ def guardian_create(*, source, by=None) -> Guardian:
     with transaction.atomic():
         _publishes_one_at_a_time()
         spec, canonical = guardian_parse(source, composites=composite_chains())
-        conflict = api.Conflict(f"Guardian '{spec.slug}' already exists.", code="exists")
+        conflict = api.Conflict(f"A guardian '{spec.slug}' already exists.", code="exists",
+                                details={"slug": "already exists"})  # fmt: skip
         if Guardian.objects.filter(slug=spec.slug).exists():
             raise conflict
         try:

@@ -16,12 +16,12 @@ WORKFLOW_PERMISSIONS = ("view_workflow", "run_workflow", "change_workflow")
 def workflow_create(*, source, created_by) -> Workflow:
     """Create a workflow and its version 1 from a YAML/JSON spec; the creator gets all rights."""
     spec, canonical = spec_parse(source, author=created_by)
+    # Slugs are global names: taken is taken, whoever holds it, so the answer is the same
+    # whether the caller may see that workflow or not, and names nobody.
+    conflict = Conflict(f"A workflow '{spec.slug}' already exists.", code="exists",
+                        details={"slug": "already exists"})  # fmt: skip
     if Workflow.objects.filter(slug=spec.slug).exists():
-        raise Conflict(
-            f"A workflow '{spec.slug}' already exists; publish a new version of it instead.",
-            code="workflow_exists",
-            details={"slug": "already exists"},
-        )
+        raise conflict
     try:
         with transaction.atomic():
             workflow = Workflow.objects.create(
@@ -31,9 +31,7 @@ def workflow_create(*, source, created_by) -> Workflow:
                 owner=created_by,
             )
     except IntegrityError:
-        raise Conflict(
-            f"A workflow '{spec.slug}' already exists.", code="workflow_exists"
-        ) from None
+        raise conflict from None
     version = _version_add(workflow, source, canonical, created_by)
     audit_record(actor=created_by, action="workflow.publish", obj=workflow,
                  after={"version": 1, "checksum": version.checksum})  # fmt: skip

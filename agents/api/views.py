@@ -81,7 +81,8 @@ class ProvidersView(generics.ListAPIView):
         data = parsed(SpecInput, request.data)
         spec_slug = api.spec_load_text(data["spec"]).get("slug")
         if isinstance(spec_slug, str) and Provider.objects.filter(slug=spec_slug).exists():
-            raise api.Conflict(f"Provider '{spec_slug}' already exists.", code="exists")
+            raise api.Conflict(f"A provider '{spec_slug}' already exists.", code="exists",
+                               details={"slug": "already exists"})  # fmt: skip
         provider, _ = provider_save(source=data["spec"], by=request.user)
         return Response(
             s.ProviderSerializer(_with_breaker(provider)).data, status=status.HTTP_201_CREATED
