@@ -52,12 +52,15 @@ def intervention_context(*, user, intervention: Intervention) -> dict:
     held_by_other = intervention.status == Status.CLAIMED and claimer not in (None, user)
     overrules = may_act and (not held_by_other or selectors.governs(user))
     active = intervention.is_active and may_act
+    name = user.get_username()
+    approved = any(approval["by"] == name for approval in intervention.approvals)
     return {
         "item": intervention,
         "may_act": may_act,
         "can_claim": active and intervention.status == Status.OPEN,
         "can_release": active and intervention.status == Status.CLAIMED and overrules,
-        "can_answer": active and not held_by_other,
+        "can_answer": active and not held_by_other and not approved,
+        "approved_already": approved,
         "can_delegate": active and overrules,
         "held_by_other": held_by_other,
         "comments": list(intervention.comments.select_related("author")),

@@ -13,7 +13,7 @@ from accounts.models import AuditEntry
 from interventions.models import Intervention, InterventionComment, Status
 from interventions.services import intervention_resolve
 from tests.interventions.conftest import waiting_on
-from tests.interventions.test_flows import APPROVAL, CORRECTED, ESCALATING, INPUT
+from tests.interventions.test_flows import APPROVAL, CORRECTED, ESCALATING, INPUT, TWO_APPROVERS
 from workflows.models import Run, RunEvent, RunStatus, StepRun
 
 pytestmark = pytest.mark.django_db
@@ -165,6 +165,7 @@ def test_an_input_failing_its_schema_shows_the_field_s_error_and_changes_nothing
     assert "too short" in name_error.group(1)
     assert "is not of type" in copies_error.group(1) and "integer" in copies_error.group(1)
     assert 'value="two"' in html  # what was typed, kept to fix
+    assert 'data-testid="answer-invalid"' in html
     intervention.refresh_from_db()
     assert intervention.status == Status.OPEN and intervention.resolution is None
     assert RunEvent.objects.filter(run=run).count() == events
@@ -369,3 +370,23 @@ def test_the_run_stays_as_it_was_when_nothing_was_answered(start, drain, pilot):
 
     assert Run.objects.get(pk=run.pk).status == RunStatus.WAITING
     assert Intervention.objects.get(pk=intervention.pk).status == Status.OPEN
+
+
+def test_one_approval_of_two_is_recorded_and_the_approver_is_not_asked_again(
+    start, drain, pilot, make_user, legal
+):
+    run, intervention = opened(start, drain, TWO_APPROVERS)
+    second = make_user("pilot")
+    second.groups.add(legal)
+    assign_perm("view_workflow", second, run.workflow)
+
+    post(pilot, intervention, act="resolve", decision="approve")
+    mine = html_of(client_of(pilot).get(url(intervention)))
+    theirs = html_of(client_of(second).get(url(intervention)))
+    post(second, intervention, act="resolve", decision="approve")
+    drain()
+
+    assert 'data-testid="approved-notice"' in mine and 'data-testid="answer-form"' not in mine
+    assert 'data-testid="answer-form"' in theirs and "1 of 2" in theirs
+    run.refresh_from_db()
+    assert run.status == RunStatus.COMPLETED
