@@ -35,12 +35,13 @@ expect.set_options(timeout=10_000)  # a hang guard: Playwright waits only until 
 
 
 class AsgiServer:
-    """`uvicorn config.asgi:application` (as the Docker image runs it) on a free port."""
+    """uvicorn on a free port, as the Docker image runs it, serving config.asgi:application
+    (through tests/browser/asgi.py: see there why)."""
 
     def __init__(self, env: dict[str, str]):
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        command = [sys.executable, "-m", "uvicorn", "config.asgi:application",
+        command = [sys.executable, "-m", "uvicorn", "tests.browser.asgi:application",
                    "--host", "127.0.0.1", "--port", str(self.port),
                    "--lifespan", "off", "--log-level", "warning", "--no-access-log"]  # fmt: skip
         self.process = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
