@@ -364,3 +364,41 @@ steps:
     drain()
     assert attempts(run, "held") == [(0, "CANCELLED"), (1, "CANCELLED"), (2, "SUCCEEDED")]
     assert Run.objects.get(pk=run.pk).status == RunStatus.COMPLETED
+
+
+def test_a_foreach_retries_only_its_unfinished_items_and_goes_on(
+    make_workflow, operator, http_server, drain
+):
+    url, recorder = http_server
+    recorder.status = 500
+    workflow = make_workflow(
+        """
+slug: fetch-each
+inputs: {url: {type: string}}
+steps:
+  - id: each
+    foreach: "['a', 'b', 'c']"
+    concurrency: 2
+    tool: http.get
+    with: {url: "{{ inputs.url }}/{{ item }}"}
+"""
+    )
+    run, _ = run_start(workflow=workflow, inputs={"url": url}, started_by=operator)
+    drain()
+    assert Run.objects.get(pk=run.pk).status == RunStatus.FAILED
+    recorder.status = 200
+
+    run_retry(run_id=run.pk, by=operator)
+    drain()
+
+    run.refresh_from_db()
+    assert run.status == RunStatus.COMPLETED
+    assert [item["body"]["path"] for item in run.result["each"]] == ["/a", "/b", "/c"]
+    rows = StepRun.objects.filter(run=run).order_by("iteration", "attempt")
+    by_item = {}
+    for iteration, attempt, status in rows.values_list("iteration", "attempt", "status"):
+        by_item.setdefault(iteration, []).append((attempt, status))
+    first_two = sorted(status for iteration in (0, 1) for _, status in by_item[iteration][:1])
+    assert first_two == ["CANCELLED", "FAILED"]  # one failed, the failure cancelled the other
+    assert [by_item[i][1:] for i in (0, 1)] == [[(2, "SUCCEEDED")], [(2, "SUCCEEDED")]]
+    assert by_item[2] == [(1, "SUCCEEDED")]  # not started before: its first attempt
