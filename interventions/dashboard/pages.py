@@ -64,6 +64,7 @@ def intervention_context(*, user, intervention: Intervention) -> dict:
         "can_delegate": active and overrules,
         "held_by_other": held_by_other,
         "comments": list(intervention.comments.select_related("author")),
+        "delegates": _members(intervention.group) if active and overrules else [],
     }
 
 
@@ -72,6 +73,13 @@ def run_context(*, user, intervention: Intervention) -> dict:
     run = api.run_visible(user=user, run_id=intervention.run_id, with_steps=True)
     steps = [step for step in run.steps_first if step.step_id != intervention.step_id]
     return {"run": run, "steps": steps}
+
+
+def _members(group) -> list[str]:
+    """Whom the delegate field suggests: the candidate group's members (the service checks)."""
+    if group is None:
+        return []
+    return list(group.user_set.order_by("username").values_list("username", flat=True)[:50])
 
 
 def _shown(intervention: Intervention, now) -> None:

@@ -321,6 +321,7 @@ def test_claim_release_delegate_and_comment_work_and_are_audited(
     intervention.refresh_from_db()
     assert intervention.status == Status.OPEN and intervention.claimed_by is None
 
+    assert '<option value="grace">' in html_of(client_of(pilot).get(url(intervention)))
     post(pilot, intervention, act="delegate", to="grace")
     intervention.refresh_from_db()
     assert intervention.assignee == colleague

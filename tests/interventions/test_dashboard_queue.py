@@ -15,6 +15,7 @@ from interventions.dashboard.pages import QUEUE_PAGE
 from interventions.models import Intervention, Priority
 from tests.interventions.conftest import waiting_on
 from tests.interventions.test_flows import APPROVAL, ESCALATING, INPUT
+from workflows.models import Run
 
 pytestmark = pytest.mark.django_db
 ROW = re.compile(r'data-testid="queue-row" data-id="([0-9a-f-]+)"')
@@ -45,6 +46,10 @@ def copies(intervention: Intervention, count: int, **fields) -> list[Interventio
         copy.queue_key = copy.queue_key_of()
         made.append(copy)
     return Intervention.objects.bulk_create(made)
+
+
+def approval_workflow(intervention):
+    return Run.objects.get(pk=intervention.run_id).workflow
 
 
 def _opened(start, drain, *sources):
@@ -98,12 +103,6 @@ def test_a_pilot_sees_only_what_they_may_act_on_in_runs_they_may_view(start, dra
 
     assert rows(page(blind)) == [] and rows(page(outsider)) == []
     assert rows(page(make_user("operator"))) == [str(approval.pk)]
-
-
-def approval_workflow(intervention):
-    from workflows.models import Run
-
-    return Run.objects.get(pk=intervention.run_id).workflow
 
 
 def test_a_viewer_sees_a_message_and_links_and_no_form(start, drain, make_user):
