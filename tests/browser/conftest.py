@@ -16,6 +16,8 @@ import time
 
 import httpx
 import pytest
+from django.contrib.auth.models import Group
+from guardian.shortcuts import assign_perm
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from tests.conftest import ROOT, _free_port, worker_environment
@@ -126,6 +128,41 @@ def sign_in(page: Page, user, password: str = "pw") -> None:
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Sign in").click()
     expect(page).to_have_url(re.compile(r"/dashboard/$"))
+
+
+def signed_in(new_page, user, base_url: str | None = None) -> Page:
+    """A new page signed in as `user`, on the dashboard with its socket open."""
+    page = new_page(base_url)
+    sign_in(page, user)
+    expect(page.locator("#live-status")).to_have_text("Live")
+    return page
+
+
+def mark(page: Page) -> None:
+    """Mark the page's window: a reload or a navigation wipes the mark (see not_reloaded)."""
+    page.evaluate("window.notReloaded = true")
+
+
+def not_reloaded(page: Page) -> bool:
+    return page.evaluate("window.notReloaded === true")
+
+
+@pytest.fixture
+def legal(db) -> Group:
+    return Group.objects.get_or_create(name="legal")[0]
+
+
+@pytest.fixture
+def make_pilot(make_user, legal):
+    def make(*workflows):
+        """A pilot in the legal group who may view `workflows`."""
+        pilot = make_user("pilot")
+        pilot.groups.add(legal)
+        for workflow in workflows:
+            assign_perm("view_workflow", pilot, workflow)
+        return pilot
+
+    return make
 
 
 def screenshot(page: Page, name: str) -> None:

@@ -6,12 +6,11 @@ live on its page; viewers, pilots without permission and late answerers see what
 or a navigation would wipe, and the mark must still be there when the change shows."""
 
 import pytest
-from django.contrib.auth.models import Group
 from guardian.shortcuts import assign_perm
-from playwright.sync_api import Page, expect
+from playwright.sync_api import expect
 
 from interventions.models import Intervention
-from tests.browser.conftest import screenshot, sign_in
+from tests.browser.conftest import mark, not_reloaded, screenshot, signed_in
 from tests.conftest import wait_for
 from workflows.engine import api
 
@@ -56,24 +55,6 @@ def _worker(celery_worker):
 
 
 @pytest.fixture
-def legal(db) -> Group:
-    return Group.objects.get_or_create(name="legal")[0]
-
-
-@pytest.fixture
-def make_pilot(make_user, legal):
-    def make(*workflows):
-        """A pilot in the legal group who may view `workflows`."""
-        pilot = make_user("pilot")
-        pilot.groups.add(legal)
-        for workflow in workflows:
-            assign_perm("view_workflow", pilot, workflow)
-        return pilot
-
-    return make
-
-
-@pytest.fixture
 def payments(make_workflow, legal):
     return make_workflow(APPROVAL)
 
@@ -88,21 +69,6 @@ def opened(run) -> Intervention:
     found = Intervention.objects.filter(run_id=run.pk, status="OPEN")
     wait_for(found.exists, what=f"the intervention of run {run.pk}")
     return found.get()
-
-
-def mark(page: Page) -> None:
-    page.evaluate("window.notReloaded = true")
-
-
-def not_reloaded(page: Page) -> bool:
-    return page.evaluate("window.notReloaded === true")
-
-
-def signed_in(new_page, user) -> Page:
-    page = new_page()
-    sign_in(page, user)
-    expect(page.locator("#live-status")).to_have_text("Live")
-    return page
 
 
 def test_an_intervention_opened_on_the_worker_appears_live_and_its_answer_finishes_the_run_live(

@@ -2,12 +2,17 @@
 once Redis is back and reload their parts, so nothing that happened meanwhile is missed. On a
 Redis of the test's own (tests/test_restarts.py), never the shared one."""
 
+from urllib.parse import urlparse
+
 import pytest
 from django.test import Client
+from playwright.sync_api import expect
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
-from tests.browser.conftest import AsgiServer, server_environment
+from tests.browser.conftest import AsgiServer, mark, not_reloaded, server_environment, signed_in
+from tests.browser.test_pilot_flow import APPROVAL, start
+from tests.conftest import drain
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -38,3 +43,33 @@ def test_the_server_closes_a_feed_when_its_redis_restarts_and_the_feed_opens_aga
 
     with _feed(own_server, pilot) as feed, pytest.raises(TimeoutError):  # open, and quiet
         feed.recv(timeout=0.5)
+
+
+@pytest.fixture
+def layer_on_own_redis(own_redis, settings):
+    """This process's broadcasts go to the own Redis, where the server listens (the prefix as
+    config/settings/base.py makes it from the URL)."""
+    config = {"hosts": [own_redis.url], "prefix": f"chameleon{urlparse(own_redis.url).path}"}
+    settings.CHANNEL_LAYERS = {"default": {**settings.CHANNEL_LAYERS["default"], "CONFIG": config}}
+
+
+def test_the_queue_says_reconnecting_while_redis_is_down_and_then_catches_up(
+    own_server, own_redis, layer_on_own_redis, new_page, make_pilot, make_workflow, operator
+):
+    payments = make_workflow(APPROVAL)
+    queue = signed_in(new_page, make_pilot(payments), base_url=own_server.url)
+    expect(queue.get_by_test_id("queue-empty")).to_be_visible()
+    mark(queue)
+
+    own_redis.stop()
+    expect(queue.locator("#live-status")).to_have_text("Reconnecting…")
+    start(payments, operator)  # its broadcast is lost: Redis is down
+    drain()
+    own_redis.start()
+
+    expect(queue.locator("#live-status")).to_have_text("Live")
+    expect(queue.get_by_test_id("queue-row")).to_have_count(1)  # caught up
+    start(payments, operator, "Globex", 480)
+    drain()
+    expect(queue.get_by_test_id("queue-row")).to_have_count(2)  # and live again
+    assert not_reloaded(queue)
