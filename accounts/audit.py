@@ -8,6 +8,7 @@ from contextvars import ContextVar
 from django.db import transaction
 
 from accounts.models import AuditEntry
+from config.throttles import client_address
 
 _request: ContextVar = ContextVar("audit_request", default=None)
 
@@ -37,12 +38,12 @@ def request_user():
 
 def _client_ip() -> str | None:
     request = _request.get()
-    return request.META.get("REMOTE_ADDR") or None if request is not None else None
+    return client_address(request) if request is not None else None
 
 
 class AuditRequestMiddleware:
-    """Make the request (its client address, REMOTE_ADDR as the proxy settings leave it, and
-    its user) known to the audit entries written while it is served."""
+    """Make the request (its client address, as NUM_PROXIES says to read it, and its user)
+    known to the audit entries written while it is served."""
 
     def __init__(self, get_response):
         self.get_response = get_response

@@ -2,6 +2,7 @@
 and one for everyone together. They fail open: when their cache (Redis) cannot be reached, a
 request is let through (and the outage logged) rather than answered with an error."""
 
+import ipaddress
 import logging
 import time
 
@@ -11,10 +12,18 @@ from rest_framework import throttling
 logger = logging.getLogger(__name__)
 
 
-def client_address(request) -> str:
-    """The client's address, as DRF's NUM_PROXIES setting says to read it (the throttles', and
-    axes' AXES_CLIENT_IP_CALLABLE)."""
-    return throttling.BaseThrottle().get_ident(request)
+def client_address(request) -> str | None:
+    """The client's address, as DRF's NUM_PROXIES setting says to read it: the throttles', the
+    sign-in lockout's (AXES_CLIENT_IP_CALLABLE) and the audit log's.
+
+    With more proxies configured than a request passed through, the entry read is one the client
+    wrote: anything but an address there falls back to the connection's.
+    """
+    address = throttling.BaseThrottle().get_ident(request)
+    try:
+        return str(ipaddress.ip_address(address))
+    except ValueError:
+        return request.META.get("REMOTE_ADDR") or None
 
 
 class _FailOpen:

@@ -55,6 +55,13 @@ def test_behind_a_proxy_the_address_it_saw_is_the_clients(settings):
     assert client_address(request) == "198.51.100.1"
 
 
+def test_a_forwarded_for_entry_that_is_no_address_is_not_taken(settings):
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "NUM_PROXIES": 2}
+    request = RequestFactory().get("/", HTTP_X_FORWARDED_FOR="x' or 1=1", REMOTE_ADDR="10.0.0.9")
+
+    assert client_address(request) == "10.0.0.9"
+
+
 def test_without_proxies_the_address_is_the_connections():
     request = RequestFactory().get("/", HTTP_X_FORWARDED_FOR="203.0.113.7", REMOTE_ADDR="10.0.0.9")
 

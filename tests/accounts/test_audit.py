@@ -210,6 +210,17 @@ def test_an_entry_names_the_actor_object_change_and_address(operator):
     )
 
 
+def test_behind_a_proxy_an_entry_has_the_address_the_proxy_saw(operator, settings):
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "NUM_PROXIES": 1}
+    _workflow(operator)
+    proxied = {"REMOTE_ADDR": "10.0.0.1", "HTTP_X_FORWARDED_FOR": "203.0.113.7"}
+
+    client_for(operator).patch("/api/workflows/audited/", {"paused": True}, format="json",
+                               **proxied)  # fmt: skip
+
+    assert AuditEntry.objects.get(action="workflow.pause").ip == "203.0.113.7"
+
+
 def test_a_revoked_permission_is_audited(operator):
     workflow = _workflow(operator)
     viewers = Group.objects.get(name="viewer")
