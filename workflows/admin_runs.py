@@ -15,7 +15,7 @@ from django.utils.safestring import mark_safe
 from django.utils.timesince import timesince
 
 from config.errors import ChameleonError
-from workflows.engine.retry import run_retry
+from workflows.engine.api import run_retry
 from workflows.models import Run, RunStatus, StepStatus
 from workflows.selectors import run_children, workflow_permits
 

@@ -16,8 +16,7 @@ from interventions.models import Intervention
 from interventions.services import intervention_resolve
 from tests.conftest import wait_for_run
 from tests.workflows.test_api import assert_error, client_for
-from workflows.engine.api import run_cancel, run_start
-from workflows.engine.retry import run_retry
+from workflows.engine.api import run_cancel, run_retry, run_start
 from workflows.models import Run, RunEvent, RunStatus, RunStep, StepRun
 
 pytestmark = pytest.mark.django_db

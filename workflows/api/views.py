@@ -12,8 +12,7 @@ from config.pagination import BySlug, ByStart, NewestFirst, NewestVersionFirst
 from config.serializers import SpecInput, api_errors, parsed, require
 from workflows import selectors, services
 from workflows.api import serializers as s
-from workflows.engine.api import run_cancel, run_start
-from workflows.engine.retry import run_retry
+from workflows.engine.api import run_cancel, run_retry, run_start
 from workflows.models import Run, Workflow, WorkflowVersion
 
 

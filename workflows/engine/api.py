@@ -14,7 +14,8 @@ it so); workflows/engine/README.md is the guide.
 - Services that move a waiting step from outside: step_resume, step_override, step_fail,
   step_skip, step_retry. Each is atomic, raises Conflict when the step run is no longer waiting
   on the reference the caller quotes, and dispatches what comes next when it commits.
-- Runs: run_start, run_cancel, run_visible (one run, or NotFound), runs_visible (the queryset of
+- Runs: run_start, run_cancel, run_retry (a FAILED run's failed steps get a fresh attempt and
+  it runs on: engine.retry), run_visible (one run, or NotFound), runs_visible (the queryset of
   runs a user may view). Events: engine.events documents every type and its payload; a
   plug-in's outcomes carry events of the types it registers (`event_type_register`), handlers
   write them with `Waiting.event` / `Review.event` / the run-end handler's `event`, and
@@ -77,6 +78,7 @@ from workflows.engine.registry import (
     sweep_register,
     workflow_field_register,
 )
+from workflows.engine.retry import run_retry
 from workflows.engine.runs import run_cancel, run_start
 from workflows.engine.steps import (
     step_fail,
@@ -160,6 +162,7 @@ __all__ = [
     "run_event_add",
     "run_finished_register",
     "run_page_register",
+    "run_retry",
     "run_panel_register",
     "run_start",
     "run_visible",
