@@ -10,6 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 from guardian.shortcuts import assign_perm
 
+from interventions.dashboard.charts import Bar, bar_chart
 from interventions.dashboard.overview import overview_for
 from interventions.models import Intervention, Priority
 from workflows.engine import api
@@ -170,3 +171,16 @@ def test_the_overview_costs_a_bounded_number_of_queries_whatever_the_data(
         page = client.get(reverse("dashboard:overview"))
 
     assert page.context["figures"].breached_open == 2 * copies
+
+
+def test_a_bar_chart_writes_each_label_and_number_and_cuts_long_labels_short():
+    chart = bar_chart(
+        [Bar("a-workflow-with-a-long-slug", 3, "$0.30"), Bar("short", 0, "$0.00")],
+        title="Cost", testid="chart-cost",
+    )  # fmt: skip
+
+    assert "<title>Cost</title>" in chart and 'data-testid="chart-cost"' in chart
+    assert ">a-workflow-with-a…</text>" in chart  # the full label on hover:
+    assert "<title>a-workflow-with-a-long-slug: $0.30</title>" in chart
+    assert ">$0.30</text>" in chart and ">$0.00</text>" in chart and 'width="0.0"' in chart
+    assert 'width="0.0"' in bar_chart([Bar("none", 0, "0")], title="t", testid="t")  # all zero

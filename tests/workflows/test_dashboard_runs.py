@@ -259,3 +259,19 @@ def test_a_run_not_yet_executed_shows_its_steps_queued(pilot_client, flows, oper
     assert 'data-testid="run-status" data-status="RUNNING"' in html
     assert '<span class="badge" data-status="PENDING">Pending</span>' in html
     assert "not started" not in html  # an unstarted step has no duration yet
+
+
+def test_a_failed_step_shows_its_error_and_a_skipped_one_its_reason_without_alarm(
+    pilot_client, flows, operator, drain
+):
+    run = _start(flows[0], operator)
+    drain()
+    greet, shout = StepRun.objects.filter(run=run).order_by("created_at")
+    StepRun.objects.filter(pk=greet.pk).update(status="FAILED", error="boom: the tool broke")
+    StepRun.objects.filter(pk=shout.pk).update(status="SKIPPED", error="skip by ann")
+
+    html = pilot_client.get(reverse("dashboard:run", args=[run.pk]), {"part": "steps"}).content
+    html = html.decode()
+
+    assert '<span class="badge bad">error</span> boom: the tool broke' in html
+    assert '<span class="muted">skip by ann</span>' in html
