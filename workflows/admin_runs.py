@@ -154,8 +154,12 @@ class RunPageMixin(_Timing):
             self.message_user(request, exc.message, messages.ERROR)
         else:
             self.log_change(request, run, f"Retried from step {step}" if step else "Retried")
-            self.message_user(request, f"Retried: the run is {run.status.lower()} again, its "
-                                       "failed steps on a fresh attempt.")  # fmt: skip
+            if run.status == RunStatus.FAILED:  # a gate blocked a step again
+                self.message_user(request, f"Retried, and it failed again: {run.error}",
+                                  messages.WARNING)  # fmt: skip
+            else:
+                self.message_user(request, f"Retried: the run is {run.status.lower()} again, "
+                                           "its failed steps on a fresh attempt.")  # fmt: skip
         return HttpResponseRedirect(reverse("admin:workflows_run_change", args=[run.pk]))
 
     @admin.display(description="Created")

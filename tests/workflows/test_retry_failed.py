@@ -195,7 +195,9 @@ steps:
     assert RunEvent.objects.get(run=run, type="run.retried").payload["steps"] == ["fetch", "ask"]
 
 
-def test_a_step_that_never_ran_starts_afresh_its_when_asked_again(make_workflow, operator, drain):
+def test_a_step_that_never_ran_starts_afresh_its_when_asked_again(
+    client, staff, make_workflow, operator, drain
+):
     workflow = make_workflow(
         "slug: badwhen\nsteps:\n  - id: a\n    tool: noop\n"
         "  - id: b\n    when: '1 / 0'\n    tool: noop\n"
@@ -203,8 +205,11 @@ def test_a_step_that_never_ran_starts_afresh_its_when_asked_again(make_workflow,
     run, _ = run_start(workflow=workflow, inputs={}, started_by=operator)
     drain()
     assert Run.objects.get(pk=run.pk).status == RunStatus.FAILED
+    staff("operator")
 
-    run_retry(run_id=run.pk, by=operator)
+    page = client.post(reverse("admin:workflows_run_retry", args=[run.pk]), follow=True)
+
+    assert "Retried, and it failed again: step &#x27;b&#x27; when:" in page.content.decode()
 
     run.refresh_from_db()  # its `when` raised again: failed again, and said so once more
     assert run.status == RunStatus.FAILED and "when:" in run.error
