@@ -169,5 +169,6 @@ def screenshot(page: Page, name: str) -> None:
     """Save the page as docs/screenshots/<name>.png, only when CHAMELEON_SCREENSHOTS=1 (so
     test runs do not dirty the checkout)."""
     if os.environ.get("CHAMELEON_SCREENSHOTS") == "1":
+        expect(page.locator("#live-status")).to_have_text("Live")  # as a pilot sees it
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=SCREENSHOTS / f"{name}.png")

@@ -113,6 +113,12 @@ def test_an_intervention_opened_on_the_worker_appears_live_and_its_answer_finish
     assert not_reloaded(run_page)
     screenshot(run_page, "run")
 
+    queue.get_by_role("link", name="Overview").click()
+    expect(queue.get_by_test_id("overview-queue-total")).to_have_text(str(len(runs) - 1))
+    mine = queue.locator(f"[data-testid=leaderboard-row][data-pilot={pilot.username}]")
+    expect(mine.get_by_test_id("leaderboard-resolved")).to_have_text("1")
+    screenshot(queue, "overview")
+
 
 def test_a_viewer_sees_the_intervention_but_no_answer_form(new_page, make_user, payments, operator):
     viewer = make_user("viewer")
