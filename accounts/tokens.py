@@ -2,7 +2,8 @@
 
 - A password change: simplejwt's revoke claim (CHECK_REVOKE_TOKEN: a hash of the stored password
   hash) is compared with the user's current one on every request and, here, on every refresh.
-- A deactivation or a deletion: the user is loaded and checked on every request and refresh.
+- A deactivation or a deletion: the user is loaded and checked on every request and refresh,
+  and a deactivation blacklists the user's refresh tokens, so reactivating revives none.
 - A logout: the refresh token is blacklisted, and the access tokens of the same sign-in (its
   `sid` claim) are refused for as long as one of them could still be unexpired.
 """
@@ -14,6 +15,7 @@ import redis
 from django.core.cache import cache
 from rest_framework_simplejwt import authentication, serializers
 from rest_framework_simplejwt.settings import api_settings
+from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 from rest_framework_simplejwt.tokens import RefreshToken, Token
 
 logger = logging.getLogger(__name__)
@@ -59,6 +61,21 @@ def token_sign_out(*, refresh: str) -> None:
         lifetime = api_settings.ACCESS_TOKEN_LIFETIME.total_seconds()
         cache.set(_signed_out_key(sign_in), True, timeout=int(lifetime) + 1)
     token.blacklist()
+
+
+def tokens_revoke_on_deactivation(sender, instance, update_fields=None, **kwargs) -> None:
+    """pre_save receiver of the user model: a user saved inactive who was active loses every
+    refresh token (in the save's transaction). QuerySet.update() sends no signal: deactivate
+    with save()."""
+    if instance.pk is None or instance.is_active:
+        return
+    if update_fields is not None and "is_active" not in update_fields:
+        return
+    if sender.objects.filter(pk=instance.pk, is_active=True).exists():
+        live = OutstandingToken.objects.filter(user_id=instance.pk, blacklistedtoken__isnull=True)
+        BlacklistedToken.objects.bulk_create(
+            [BlacklistedToken(token=token) for token in live], ignore_conflicts=True
+        )
 
 
 def _signed_out(sign_in: str | None) -> bool:

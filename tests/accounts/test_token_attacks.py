@@ -134,6 +134,17 @@ def test_a_deleted_users_refresh_is_a_json_401_not_a_500(operator):
     assert_error(_refresh(pair["refresh"]), 401, "user_not_found")
 
 
+def test_a_deactivated_users_refresh_stays_dead_when_reactivated(operator):
+    pair = _sign_in(operator)
+    _inactive(pair, operator, "refresh")
+
+    operator.is_active = True
+    operator.save()
+
+    assert_error(_refresh(pair["refresh"]), 401)
+    assert _refresh(_sign_in(operator)["refresh"]).status_code == 200
+
+
 def test_logout_ends_only_its_own_sign_in(operator):
     mine, other = _sign_in(operator), _sign_in(operator)
 
