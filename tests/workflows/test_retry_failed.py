@@ -406,3 +406,37 @@ steps:
     assert first_two == ["CANCELLED", "FAILED"]  # one failed, the failure cancelled the other
     assert [by_item[i][1:] for i in (0, 1)] == [[(2, "SUCCEEDED")], [(2, "SUCCEEDED")]]
     assert by_item[2] == [(1, "SUCCEEDED")]  # not started before: its first attempt
+
+
+def test_a_failed_child_run_is_retried_through_its_parent_which_starts_a_new_child(
+    make_workflow, operator, http_server, drain
+):
+    url, recorder = http_server
+    recorder.status = 500
+    make_workflow(FLAKY)
+    parent = make_workflow(
+        f"""
+slug: calls-flaky
+steps:
+  - id: call
+    workflow: flaky-fetch
+    with: {{url: "{url}/thing"}}
+"""
+    )
+    run, _ = run_start(workflow=parent, inputs={}, started_by=operator)
+    drain()
+    first_child = Run.objects.get(parent_run=run)
+    assert Run.objects.get(pk=run.pk).status == first_child.status == RunStatus.FAILED
+    recorder.status = 200
+
+    with pytest.raises(Conflict) as refused:
+        run_retry(run_id=first_child.pk, by=operator)
+    assert refused.value.code == "child_run"
+    run_retry(run_id=run.pk, by=operator)
+    drain()
+
+    run.refresh_from_db()
+    assert run.status == RunStatus.COMPLETED
+    children = Run.objects.filter(parent_run=run).order_by("created_at")
+    assert [child.status for child in children] == ["FAILED", "COMPLETED"]
+    assert attempts(run, "call") == [(1, "FAILED"), (2, "SUCCEEDED")]
