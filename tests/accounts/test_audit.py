@@ -31,7 +31,6 @@ from interventions.services import (
 from tests.conftest import drain
 from tests.workflows.test_api import client_for
 from workflows.engine import api
-from workflows.engine.retry import run_retry
 from workflows.models import Workflow
 from workflows.schedules import schedule_delete, schedule_save
 from workflows.services import workflow_create, workflow_set_paused, workflow_version_publish
@@ -128,7 +127,7 @@ PRIVILEGED = {
     "workflow.pause": (_workflow, lambda u, w: workflow_set_paused(workflow=w, paused=True, by=u)),
     "run.start": (_workflow, lambda u, w: api.run_start(workflow=w, inputs={}, started_by=u)),
     "run.cancel": (_run, lambda u, run: api.run_cancel(run_id=run.pk, by=u)),
-    "run.retry": (_failed_run, lambda u, run: run_retry(run_id=run.pk, by=u)),
+    "run.retry": (_failed_run, lambda u, run: api.run_retry(run_id=run.pk, by=u)),
     "schedule.create": (_workflow, lambda u, _: _schedule(u)),
     "schedule.change": (_schedule, lambda u, s: _schedule(u, s)),
     "schedule.delete": (_schedule, lambda u, s: schedule_delete(schedule=s, by=u)),
