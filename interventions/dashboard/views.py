@@ -57,28 +57,15 @@ def intervention(request, intervention_id):
 
 
 def _act(request, item):
-    """Do the POSTed act through its service; on success back to the page (303), else the page
-    again with what went wrong: the fields' errors, or the notice that it changed meanwhile."""
+    """Do the POSTed act; on success redirect back to the page, else show the page again with
+    what went wrong: the fields' errors, or the notice that it changed meanwhile."""
     act, user, posted = request.POST.get("act"), request.user, request.POST
     if act not in DONE:
         return _render(request, item, notice="Nothing was done: no such act.", status=400)
     if act != "comment" and not selectors.may_act(user, item):
         return _render(request, item, notice="You may not act on this intervention.", status=403)
-    answer, errors = answer_posted(item, posted) if act == "resolve" else ({}, {})
     try:
-        if errors:
-            raise InvalidInput("The answer holds what is not JSON.", details=errors)
-        if act == "claim":
-            services.intervention_claim(intervention_id=item.pk, user=user)
-        elif act == "release":
-            services.intervention_release(intervention_id=item.pk, user=user)
-        elif act == "delegate":
-            to = posted.get("to", "").strip()
-            services.intervention_delegate(intervention_id=item.pk, user=user, to=to)
-        elif act == "comment":
-            _comment(item, user, posted.get("text", "").strip())
-        else:
-            services.intervention_resolve(intervention_id=item.pk, user=user, **answer)
+        _perform(act, item=item, user=user, posted=posted)
     except InvalidInput as exc:
         kept = posted if act == "resolve" else None  # the answer is shown again, to fix
         errors = exc.details or {"": exc.message}
@@ -90,10 +77,25 @@ def _act(request, item):
     return redirect("dashboard:intervention", intervention_id=item.pk)
 
 
-def _comment(item, user, text: str) -> None:
-    if not text:
-        raise InvalidInput("Write the comment first.", details={"text": "Write the comment first."})
-    services.intervention_comment(intervention=item, user=user, text=text)
+def _perform(act: str, *, item, user, posted) -> None:
+    """Call the act's service, the API's, with what the page's form says."""
+    if act == "resolve":
+        answer, errors = answer_posted(item, posted)
+        if errors:  # not even JSON: nothing goes to the service
+            raise InvalidInput("The answer holds what is not JSON.", details=errors)
+        services.intervention_resolve(intervention_id=item.pk, user=user, **answer)
+    elif act == "claim":
+        services.intervention_claim(intervention_id=item.pk, user=user)
+    elif act == "release":
+        services.intervention_release(intervention_id=item.pk, user=user)
+    elif act == "delegate":
+        to = posted.get("to", "").strip()
+        services.intervention_delegate(intervention_id=item.pk, user=user, to=to)
+    else:
+        text = posted.get("text", "").strip()
+        if not text:
+            raise InvalidInput("Write the comment first.", details={"text": "Write it first."})
+        services.intervention_comment(intervention=item, user=user, text=text)
 
 
 def _render(request, item, *, template="dashboard/intervention.html", errors=None, posted=None,

@@ -391,3 +391,25 @@ def test_one_approval_of_two_is_recorded_and_the_approver_is_not_asked_again(
     assert 'data-testid="answer-form"' in theirs and "1 of 2" in theirs
     run.refresh_from_db()
     assert run.status == RunStatus.COMPLETED
+
+
+def test_an_empty_comment_is_refused_by_its_field(start, drain, pilot):
+    _, intervention = opened(start, drain)
+
+    response = post(pilot, intervention, act="comment", text="  ")
+
+    assert response.status_code == 400
+    assert 'id="comment-text-error" data-testid="field-error">Write it first.' in html_of(response)
+    assert not InterventionComment.objects.exists()
+
+
+def test_the_run_s_side_reloads_on_the_run_s_events(start, drain, pilot):
+    run, intervention = opened(start, drain, CORRECTED)
+    client = client_of(pilot)
+
+    page = html_of(client.get(url(intervention)))
+    part = html_of(client.get(url(intervention) + "?part=run"))
+
+    assert f'hx-get="{url(intervention)}?part=run"' in page
+    assert "<html" not in part and 'data-testid="run-context"' in part
+    assert f'href="/dashboard/runs/{run.pk}/"' in part
