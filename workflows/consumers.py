@@ -43,8 +43,11 @@ class _EventsConsumer(AsyncJsonWebsocketConsumer):
             await self.close()  # before accept: the handshake is refused (HTTP 403)
             return
         watch = _LayerWatch() if isinstance(self.channel_layer, RedisPubSubChannelLayer) else None
-        if watch:
-            await watch.start()  # before subscribing, so no restart can fall in between
+        # Before subscribing, so no restart can fall in between; a Redis that does not answer
+        # refuses the socket, and the page tries again.
+        if watch and not await watch.started():
+            await self.close()
+            return
         self.groups = groups  # left on disconnect by Channels
         for group in groups:
             await self.channel_layer.group_add(group, self.channel_name)
@@ -102,13 +105,14 @@ class _LayerWatch:
         self.client = aioredis.Redis.from_url(url, socket_timeout=LAYER_CHECK_S)
         self.server = None
 
-    async def start(self) -> None:
-        """Note the server now answering (a Redis that does not answer refuses the socket)."""
+    async def started(self) -> bool:
+        """Note the server now answering; False (and the client closed) if none does."""
         try:
             self.server = await self._server()
-        except BaseException:
+            return True
+        except aioredis.RedisError:
             await self.client.aclose()
-            raise
+            return False
 
     async def until_lost(self) -> None:
         while True:
