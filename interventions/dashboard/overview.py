@@ -1,6 +1,6 @@
 """The overview's figures, all of runs of workflows the user may view: runs by status, the queue
 by priority, SLA breaches, cost today and by workflow, and the pilots' leaderboard. Each is one
-aggregate query (the leaderboard reads the window's resolutions, four small columns each), so
+aggregate query (the leaderboard reads the window's resolutions, four small values each), so
 the page costs the same number of queries whatever the data's size.
 
 - "Today" starts at midnight in TIME_ZONE; cost today is what the runs created since then have
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 
-from django.db.models import Count, Sum
+from django.db.models import BooleanField, Count, DurationField, ExpressionWrapper, F, Q, Sum
 from django.utils import timezone
 
 from interventions.models import ACTIVE, Intervention, Priority, Status
@@ -58,8 +58,11 @@ def overview_for(*, user, now=None) -> Overview:
     runs = api.runs_visible(user)
     interventions = interventions_visible_to(user)
     active = interventions.filter(status__in=ACTIVE)
-    queue = dict(active.values_list("priority").annotate(n=Count("pk")).order_by())
-    overdue = active.filter(due_at__lt=now)
+    by_priority = active.values_list("priority").annotate(
+        n=Count("pk"), overdue=Count("pk", filter=Q(due_at__lt=now))
+    )
+    queue = {priority: (n, overdue) for priority, n, overdue in by_priority.order_by()}
+    most_overdue = active.filter(due_at__lt=now).order_by("due_at", "pk")[:BREACHES_LISTED]
     resolutions = _resolutions(interventions, since=now - timedelta(days=LEADERBOARD_DAYS))
     today = timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0)
     by_workflow = (
@@ -71,10 +74,10 @@ def overview_for(*, user, now=None) -> Overview:
     cost_by_workflow = [(slug, cost or Decimal(0)) for slug, cost in by_workflow]
     return Overview(
         runs_by_status=_runs_by_status(runs),
-        queue_by_priority=[(p.label, queue.get(p.value, 0)) for p in reversed(Priority)],
-        breached_open=overdue.count(),
-        breaches_listed=list(overdue.order_by("due_at", "pk")[:BREACHES_LISTED]),
-        resolved_late=sum(1 for _, opened, resolved, due in resolutions if due and resolved > due),
+        queue_by_priority=[(p.label, queue.get(p.value, (0, 0))[0]) for p in reversed(Priority)],
+        breached_open=sum(overdue for _, overdue in queue.values()),
+        breaches_listed=list(most_overdue),
+        resolved_late=sum(1 for _, _, has_due, on_time in resolutions if has_due and not on_time),
         resolved_in_window=len(resolutions),
         cost_today=sum((cost for _, cost in cost_by_workflow), Decimal(0)),
         cost_by_workflow=cost_by_workflow,
@@ -89,31 +92,34 @@ def _runs_by_status(runs) -> list[tuple[str, int]]:
 
 
 def _resolutions(interventions, *, since) -> list[tuple]:
-    """(resolver's username or None, opened, resolved, due) of the window's resolutions."""
+    """(resolver's username or None, seconds to resolve, had a due time, resolved by it) of
+    the window's resolutions: computed by the database, which is much faster at it than
+    loading three timestamps a row."""
     resolved = interventions.filter(status=Status.RESOLVED, resolved_at__gte=since)
-    rows = resolved.values_list("resolved_by__username", "created_at", "resolved_at", "due_at")
-    return list(rows)
+    rows = resolved.annotate(
+        took=ExpressionWrapper(F("resolved_at") - F("created_at"), output_field=DurationField()),
+        has_due=ExpressionWrapper(Q(due_at__isnull=False), output_field=BooleanField()),
+        on_time=ExpressionWrapper(Q(resolved_at__lte=F("due_at")), output_field=BooleanField()),
+    ).values_list("resolved_by__username", "took", "has_due", "on_time")
+    return [(username, took.total_seconds(), due, on_time) for username, took, due, on_time in rows]
 
 
 def _leaderboard(resolutions) -> list[PilotRow]:
     by_pilot: dict[str, list[tuple]] = {}
-    for username, opened, resolved, due in resolutions:
+    for username, took, has_due, on_time in resolutions:
         if username is not None:
-            by_pilot.setdefault(username, []).append((opened, resolved, due))
+            by_pilot.setdefault(username, []).append((took, has_due, on_time))
     board = [_pilot_row(username, done) for username, done in by_pilot.items()]
     board.sort(key=lambda row: (-row.resolved, row.median_s, row.username))
     return board[:LEADERBOARD_ROWS]
 
 
 def _pilot_row(username: str, done: list[tuple]) -> PilotRow:
-    """`done`: (opened, resolved, due) of each intervention the pilot resolved."""
-    due_ones = [(resolved, due) for _, resolved, due in done if due is not None]
+    """`done`: (seconds to resolve, had a due time, resolved by it) of each it resolved."""
     return PilotRow(
         username=username,
         resolved=len(done),
-        median_s=statistics.median(
-            (resolved - opened).total_seconds() for opened, resolved, _ in done
-        ),
-        on_time=sum(1 for resolved, due in due_ones if resolved <= due),
-        with_due=len(due_ones),
+        median_s=statistics.median(took for took, _, _ in done),
+        on_time=sum(1 for _, has_due, on_time in done if has_due and on_time),
+        with_due=sum(1 for _, has_due, _ in done if has_due),
     )
