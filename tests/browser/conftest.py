@@ -83,11 +83,15 @@ def server(django_db_setup) -> AsgiServer:
     running.stop()
 
 
+def chromium_binary() -> str:
+    return _required("chromium", shutil.which("chromium"), "apt-get install chromium")
+
+
 @pytest.fixture(scope="package")
 def browser() -> Browser:
     """One Chromium for all the browser tests. Without a `chromium` binary: skip, or fail when
     CI=true (.ci/run installs it)."""
-    binary = _required("chromium", shutil.which("chromium"), "apt-get install chromium")
+    binary = chromium_binary()
     saved = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
     playwright = sync_playwright().start()
