@@ -71,10 +71,11 @@ def main() -> None:
         args.requests // 5,
     )
 
+
 def _compare(title: str, calls: dict, n: int) -> None:
     """Time the calls in turn, n rounds, so drift on a shared machine hits each alike."""
     timings = {name: [] for name in calls}
-    for name, call in calls.items():
+    for call in calls.values():
         _timed(call, warm_up=10)
     for _ in range(n):
         for name, call in calls.items():
