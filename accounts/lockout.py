@@ -32,10 +32,10 @@ def locked_out_error(request) -> LockedOut:
 
 def lockout_page(request, original_response=None, credentials=None):
     """AXES_LOCKOUT_CALLABLE: the pages' lockout (the dashboard's and the admin's sign-in)."""
-    minutes = math.ceil(_cool_off_s(request) / 60)
-    response = render(request, "accounts/locked_out.html", {"message": MESSAGE,
-                      "minutes": minutes}, status=429)  # fmt: skip
-    response["Retry-After"] = str(_cool_off_s(request))
+    cool_off_s = _cool_off_s(request)
+    context = {"message": MESSAGE, "minutes": math.ceil(cool_off_s / 60)}
+    response = render(request, "accounts/locked_out.html", context, status=429)
+    response["Retry-After"] = str(cool_off_s)
     return response
 
 

@@ -93,6 +93,8 @@ def test_the_sign_in_pages_lock_out_with_a_page_that_says_so(client, path, make_
 
     assert response.status_code == 429
     assert "Too many failed sign-ins" in response.content.decode()
+    assert "Try again in 15 minutes" in response.content.decode()
+    assert response["Retry-After"] == str(15 * 60)
     assert "_auth_user_id" not in client.session
 
 
