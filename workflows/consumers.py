@@ -11,12 +11,14 @@ it is accepted; a foreign Origin is refused by config.asgi. Consumers only read:
 permissions and join groups, and pages render from the database when told something changed,
 so a page that reconnects catches up by reloading its live parts.
 
-On Redis, a socket is closed when the layer's Redis stops answering or restarts: the layer
+On Redis, sockets are closed when the layer's Redis stops answering or restarts: the layer
 subscribes again by itself, but what was published in between is lost, and only a page that
-reconnects knows to reload. The check is one `INFO server` a second per socket.
+reconnects knows to reload. One check a second per process (`INFO server`) serves all its
+sockets.
 """
 
 import asyncio
+import weakref
 
 import redis.asyncio as aioredis
 from channels.db import database_sync_to_async
@@ -34,7 +36,7 @@ LAYER_CHECK_S = 1.0
 
 class _EventsConsumer(AsyncJsonWebsocketConsumer):
     groups: list[str]
-    _watch: asyncio.Task | None = None
+    _watch: "_LayerWatch | None" = None
 
     async def connect(self):
         user = self.scope.get("user")
@@ -42,29 +44,21 @@ class _EventsConsumer(AsyncJsonWebsocketConsumer):
         if not groups:
             await self.close()  # before accept: the handshake is refused (HTTP 403)
             return
-        watch = _LayerWatch() if isinstance(self.channel_layer, RedisPubSubChannelLayer) else None
-        # Before subscribing, so no restart can fall in between; a Redis that does not answer
-        # refuses the socket, and the page tries again.
-        if watch and not await watch.started():
-            await self.close()
-            return
+        if isinstance(self.channel_layer, RedisPubSubChannelLayer):
+            self._watch = _LayerWatch.of_this_loop()
+            # Before subscribing, so no restart can fall in between; a Redis that does not
+            # answer refuses the socket, and the page tries again.
+            if not await self._watch.join(self):
+                await self.close()
+                return
         self.groups = groups  # left on disconnect by Channels
         for group in groups:
             await self.channel_layer.group_add(group, self.channel_name)
         await self.accept()
-        if watch:
-            self._watch = asyncio.ensure_future(self._close_when_lost(watch))
 
     async def disconnect(self, code):
         if self._watch:
-            self._watch.cancel()
-
-    async def _close_when_lost(self, watch: "_LayerWatch") -> None:
-        try:
-            await watch.until_lost()
-        finally:
-            await watch.client.aclose()
-        await self.close()
+            self._watch.leave(self)
 
     async def receive_json(self, content, **kwargs):
         pass  # a feed only speaks
@@ -97,30 +91,53 @@ class FeedConsumer(_EventsConsumer):
 
 
 class _LayerWatch:
-    """Tells when the channel layer's Redis has gone away or come back as a new server (its
-    run_id changed), either of which may have lost messages."""
+    """Closes this event loop's sockets when the channel layer's Redis has gone away or come
+    back as a new server (its run_id changed), either of which may have lost messages. It
+    checks while it has sockets, and notes the server again when the next one joins."""
+
+    _of_loop: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LayerWatch]" = (
+        weakref.WeakKeyDictionary()
+    )
+
+    @classmethod
+    def of_this_loop(cls) -> "_LayerWatch":
+        loop = asyncio.get_running_loop()
+        if loop not in cls._of_loop:
+            cls._of_loop[loop] = cls()
+        return cls._of_loop[loop]
 
     def __init__(self):
         url = settings.CHANNEL_LAYERS["default"]["CONFIG"]["hosts"][0]
         self.client = aioredis.Redis.from_url(url, socket_timeout=LAYER_CHECK_S)
-        self.server = None
+        self.server: str | None = None
+        self.sockets: set[_EventsConsumer] = set()
 
-    async def started(self) -> bool:
-        """Note the server now answering; False (and the client closed) if none does."""
-        try:
-            self.server = await self._server()
-            return True
-        except aioredis.RedisError:
-            await self.client.aclose()
-            return False
+    async def join(self, socket: _EventsConsumer) -> bool:
+        """Watch `socket`; False if no Redis answers."""
+        if self.server is None:
+            try:
+                self.server = await self._server()
+            except aioredis.RedisError:
+                return False
+            asyncio.ensure_future(self._watch())
+        self.sockets.add(socket)
+        return True
 
-    async def until_lost(self) -> None:
+    def leave(self, socket: _EventsConsumer) -> None:
+        self.sockets.discard(socket)
+
+    async def _watch(self) -> None:
         while True:
             await asyncio.sleep(LAYER_CHECK_S)
             try:
-                if await self._server() != self.server:
-                    return
+                lost = await self._server() != self.server
             except aioredis.RedisError:
+                lost = True
+            if lost or not self.sockets:
+                self.server = None  # the next socket to join notes the server afresh
+                closing, self.sockets = self.sockets, set()
+                for socket in closing:
+                    await socket.close()
                 return
 
     async def _server(self) -> str:
