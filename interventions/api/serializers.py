@@ -2,7 +2,13 @@
 
 from rest_framework import serializers
 
-from interventions.models import Intervention, InterventionComment, InterventionType, Status
+from interventions.models import (
+    Intervention,
+    InterventionComment,
+    InterventionType,
+    OnExpiry,
+    Status,
+)
 
 
 class CommentSerializer(serializers.ModelSerializer):
@@ -14,12 +20,18 @@ class CommentSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+def _name(field: str) -> serializers.SlugRelatedField:
+    return serializers.SlugRelatedField(slug_field=field, read_only=True, allow_null=True)
+
+
 class InterventionSerializer(serializers.ModelSerializer):
     priority = serializers.CharField(source="get_priority_display", read_only=True)
-    assignee = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    group = serializers.SlugRelatedField(slug_field="name", read_only=True)
-    claimed_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    resolved_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    assignee = _name("username")
+    group = _name("name")
+    claimed_by = _name("username")
+    resolved_by = _name("username")
+    # Declared: a read-only model field loses its allow_blank, and "" (no expiry) is one.
+    on_expiry = serializers.ChoiceField(choices=OnExpiry.choices, allow_blank=True, read_only=True)
 
     class Meta:
         model = Intervention

@@ -18,8 +18,13 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection
 from django.http import JsonResponse, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import exceptions
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    inline_serializer,
+)
+from rest_framework import exceptions, serializers
 from rest_framework.request import Request
 from rest_framework.settings import api_settings
 from rest_framework.views import APIView
@@ -31,6 +36,12 @@ from workflows.engine.broadcast import run_group
 from workflows.engine.events import event_message
 from workflows.models import RUN_TERMINAL, Run
 
+# What OpenAPI 3.0 documents for an event stream: one event (a frame), not the whole stream.
+EVENT_FRAME = inline_serializer("RunEventFrame", {
+    "id": serializers.CharField(help_text="The event's seq: send it back as Last-Event-ID."),
+    "event": serializers.CharField(help_text="The event's type."),
+    "data": serializers.CharField(help_text="JSON of the event's seq, type, payload and at."),
+})  # fmt: skip
 KEEPALIVE_S = 15.0  # under the idle timeouts of the usual proxies (nginx: 60 s)
 CATCH_UP_BATCH = 1000
 
@@ -181,7 +192,7 @@ class RunEventsStreamView(APIView):
             ),
         ],
         responses={
-            (200, "text/event-stream"): OpenApiResponse(OpenApiTypes.STR),
+            (200, "text/event-stream"): OpenApiResponse(EVENT_FRAME, "One event per frame."),
             **api_errors(400, 401, 404),
         },
     )
