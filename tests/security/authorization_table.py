@@ -156,14 +156,28 @@ API = {
 }  # fmt: skip
 
 SIGNED_IN_PAGE = cells((200,), (200,), anonymous=(TO_LOGIN,))
+SEEN_PAGE = cells(ALL, VISIBLE, anonymous=(TO_LOGIN,) * 4)
+DONE = Redirect("/dashboard/interventions/")  # an act done: back to the intervention's page
+PAGE_ACT = cells((DONE, DONE, DONE, 404), (403, 403, 404, 404), pilot=(DONE, DONE, 404, 404),
+                 anonymous=(TO_LOGIN,) * 4)  # fmt: skip
+PAGE_COMMENT = cells((DONE, DONE, DONE, 404), (DONE, DONE, 404, 404), anonymous=(TO_LOGIN,) * 4)
+APPROVE, DELEGATE = {"act": "resolve", "decision": "approve"}, {"act": "delegate", "to": "operator"}
+COMMENT = {"act": "comment", "text": "seen"}
+# Dashboard rows name a path and, for a page's acts, the act after it: "POST <path> <act>".
 PAGES = {
     "GET /": Row(NONE, cells((TO_DASHBOARD,), (TO_DASHBOARD,), anonymous=(Redirect("/login/"),))),
     "GET /login/": Row(NONE, cells((TO_DASHBOARD,), (TO_DASHBOARD,), anonymous=(200,))),
     "GET /dashboard/": Row(NONE, SIGNED_IN_PAGE),
     "GET /dashboard/runs/": Row(NONE, SIGNED_IN_PAGE),
-    "GET /dashboard/runs/{run_id}/": Row(RUN, cells(ALL, VISIBLE, anonymous=(TO_LOGIN,) * 4)),
-    "GET /dashboard/interventions/{id}/": Row(INTERVENTION, cells(ALL, VISIBLE,
-                                                                  anonymous=(TO_LOGIN,) * 4)),
+    "GET /dashboard/runs/{run_id}/": Row(RUN, SEEN_PAGE),
+    "GET /dashboard/runs/{run_id}/panels/{name}/": Row(RUN, SEEN_PAGE),  # name: llm-calls
+    "GET /dashboard/interventions/{id}/": Row(INTERVENTION, SEEN_PAGE),
+    "POST /dashboard/interventions/{id}/ claim": Row(INTERVENTION, PAGE_ACT, body={"act": "claim"}),
+    "POST /dashboard/interventions/{id}/ release": Row(INTERVENTION, PAGE_ACT, given=CLAIMED,
+                                                       body={"act": "release"}),
+    "POST /dashboard/interventions/{id}/ resolve": Row(INTERVENTION, PAGE_ACT, body=APPROVE),
+    "POST /dashboard/interventions/{id}/ delegate": Row(INTERVENTION, PAGE_ACT, body=DELEGATE),
+    "POST /dashboard/interventions/{id}/ comment": Row(INTERVENTION, PAGE_COMMENT, body=COMMENT),
     "GET /dashboard/overview/": Row(NONE, SIGNED_IN_PAGE),
     # The admin is for staff (admins and operators); anyone else is sent to its sign-in page.
     "GET /admin/": Row(NONE, cells((200,), (TO_ADMIN_LOGIN,), anonymous=(TO_ADMIN_LOGIN,))),

@@ -4,15 +4,17 @@ against tests/security/authorization_table.py. Acts are made in a savepoint roll
 each cell, so every cell sees the same objects; the figures go to the run's summary."""
 
 import json
+import re
 import uuid
 from dataclasses import dataclass
+from urllib.parse import urlencode
 
 import httpx
 import pytest
 from django.contrib.auth.models import Group
 from django.db import transaction
 from django.test import Client
-from django.urls import reverse
+from django.urls import get_resolver, reverse
 from drf_spectacular.generators import SchemaGenerator
 from guardian.shortcuts import assign_perm
 from rest_framework_simplejwt.tokens import RefreshToken
@@ -33,6 +35,7 @@ from workflows.services import workflow_create
 
 ASKING = "slug: {slug}\nsteps:\n  - id: ask\n    human: {{type: approval, group: pilot}}\n"
 CONFIGS = {"providers": "sim", "agents": "helper", "guardians": "gate"}
+PANEL = "llm-calls"  # a run panel that is always there (the agents app's)
 LISTS = {
     table.LIST_OF_WORKFLOW: table.WORKFLOW,
     table.LIST_OF_RUN: table.RUN,
@@ -194,18 +197,46 @@ def test_every_role_gets_what_the_table_says_from_every_api_operation(world, sec
     assert wrong == [], "\n".join(wrong)
 
 
+def _page_routes() -> set[str]:
+    """The dashboard's routes, as the table writes them (`/dashboard/runs/{run_id}/`)."""
+    namespace = next(p for p in get_resolver().url_patterns
+                     if getattr(p, "namespace", None) == "dashboard")  # fmt: skip
+
+    def walk(resolver, prefix):
+        for pattern in resolver.url_patterns:
+            route = prefix + str(pattern.pattern)
+            yield from walk(pattern, route) if hasattr(pattern, "url_patterns") else [route]
+
+    routes = walk(namespace, "/" + str(namespace.pattern))
+    return {re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", r).replace("{intervention_id}", "{id}")
+            for r in routes}  # fmt: skip
+
+
+def test_every_dashboard_route_has_a_row():
+    rows = {operation.split(" ")[1] for operation in table.PAGES}
+    assert sorted(_page_routes() - rows) == [], "dashboard routes without a row in PAGES"
+
+
 def test_every_role_gets_what_the_table_says_from_every_dashboard_page(world, security_figure):
     cells, wrong = 0, []
     for operation, row in table.PAGES.items():
-        template = operation.split(" ")[1]
+        method, template = operation.split(" ")[:2]
         for role in table.ROLES:
-            client = Client()
-            if world.users[role] is not None:
-                client.force_login(world.users[role])
+            user, client = world.users[role], Client()
+            if user is not None:
+                client.force_login(user)
             objects = world.objects(row.kind, role, template)
             for column, expected in zip(table.OBJECTS[row.kind], row.cells[role], strict=True):
                 cells += 1
-                met, got = _meets(expected, client.get(_path(template, objects[column])))
+                obj, path = objects[column], _path(template, objects[column])
+                with transaction.atomic():
+                    if row.given == table.CLAIMED and user is not None and obj is not None:
+                        intervention_claim(intervention_id=obj.pk, user=user)
+                    response = client.generic(method, path.replace("{name}", PANEL),
+                                              urlencode(row.body or {}),
+                                              "application/x-www-form-urlencoded")  # fmt: skip
+                    transaction.set_rollback(True)
+                met, got = _meets(expected, response)
                 if not met:
                     wrong.append(f"{operation} as {role}, {column}: expected {expected}, got {got}")
     security_figure(f"authorization matrix, dashboard pages: {cells} cells, {len(wrong)} wrong")
