@@ -33,7 +33,7 @@ from workflows.services import workflow_create
 
 pytestmark = pytest.mark.django_db
 
-MAX_EXAMPLES = 12  # per operation: bounded (the test's time), not exhaustive
+MAX_EXAMPLES = 20  # per operation: bounded (the test's time), not exhaustive
 CHECKS = [not_a_server_error, status_code_conformance, response_schema_conformance]
 ASKING = "slug: asking\nsteps: [{id: ask, human: {type: approval, group: pilot}}]\n"
 
