@@ -18,9 +18,13 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
+METRICS_TOKEN = "up-test-metrics-token"  # /readyz shows its checks to the metrics token
+
+
 def _get(url: str) -> tuple[int, dict]:
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
     try:
-        with urllib.request.urlopen(url, timeout=5) as response:
+        with urllib.request.urlopen(request, timeout=5) as response:
             return response.status, json.load(response)
     except urllib.error.HTTPError as error:
         return error.code, json.load(error)
@@ -35,6 +39,7 @@ def _embedded_env(tmp_path) -> dict:
         if key not in ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "DJANGO_SETTINGS_MODULE")
     }
     env["DATABASE_URL"] = f"sqlite:///{tmp_path / 'db.sqlite3'}"
+    env["METRICS_TOKEN"] = METRICS_TOKEN
     return env
 
 
