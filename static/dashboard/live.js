@@ -1,8 +1,14 @@
 // The page's live connection. <body data-live="/ws/..."> opens that WebSocket; every message of
-// run events fires a `live` event on <body> (detail: {events}), coalesced over 50 ms, which the
-// page's htmx parts listen to (hx-trigger="live from:body") to reload themselves. After a
-// reconnect `live` fires with {events: [], resync: true}: the parts reload and so catch up on
-// whatever happened while the connection was down.
+// run events fires a `live` event on <body>, coalesced over 50 ms, which the page's htmx parts
+// listen to (hx-trigger="live from:body") to reload themselves. After a reconnect `live` fires
+// with {events: [], resync: true}: the parts reload and so catch up on whatever happened while
+// the connection was down.
+//
+// The detail also carries flat flags for htmx event filters, which rewrite every bare name (so
+// an arrow function's parameter) and cannot hold one: an event of type `run.status` sets
+// `detail.run` and `detail.run_status`; `detail.runs[<run id>]` and, for interventions'
+// events, `detail.interventions[<intervention id>]` are true for the objects in the batch. So
+// hx-trigger="live[detail.resync || detail.intervention] from:body".
 (function () {
   "use strict";
   const url = document.body.dataset.live;
@@ -18,9 +24,19 @@
     status.textContent = text;
   }
 
+  function flag(detail, event) {
+    const parts = String(event.type || "").split(".");
+    for (let n = 1; n <= parts.length; n++) detail[parts.slice(0, n).join("_")] = true;
+    if (event.run) detail.runs[event.run] = true;
+    const payload = event.payload || {};
+    if (parts[0] === "intervention" && payload.intervention) {
+      detail.interventions[payload.intervention] = true;
+    }
+  }
+
   function fire(events, resync) {
     if (batch === null) {
-      batch = { events: [], resync: false };
+      batch = { events: [], resync: false, runs: {}, interventions: {} };
       setTimeout(function () {
         const detail = batch;
         batch = null;
@@ -28,6 +44,7 @@
       }, 50);
     }
     batch.events.push.apply(batch.events, events);
+    events.forEach(function (event) { flag(batch, event); });
     batch.resync = batch.resync || resync;
   }
 

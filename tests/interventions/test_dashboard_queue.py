@@ -133,9 +133,7 @@ def test_the_live_part_reloads_on_intervention_events_and_renders_the_table_alon
 
     assert 'data-live="/ws/feed/"' in full
     assert 'hx-get="/dashboard/?type=approval&amp;part=table"' in full
-    assert "e.type.startsWith(&#x27;intervention.&#x27;)" in full or (
-        "e.type.startsWith('intervention.')" in full
-    )
+    assert 'hx-trigger="live[detail.resync || detail.intervention] from:body"' in full
     assert rows(part) == [str(approval.pk)] and "<html" not in part
 
 

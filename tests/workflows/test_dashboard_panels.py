@@ -76,7 +76,7 @@ def test_every_registered_panel_renders_in_its_live_element_with_the_plugin_s_co
     assert f"Noted for {pilot.username} about shared" in html
     assert 'id="panel-notes"' in html and 'data-testid="panel-notes"' in html
     assert f'hx-get="{reverse("dashboard:run-panel", args=[run.pk, "notes"])}"' in html
-    wanted = f"e.run === '{run.pk}' && (e.type.startsWith('notes.'))"
+    wanted = f"live[detail.resync || (detail.runs['{run.pk}'] && (detail.notes))] from:body"
     assert escape(wanted) in html
     assert 'id="panel-llm-calls"' in html and 'id="panel-guardian-decisions"' in html
 

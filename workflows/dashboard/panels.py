@@ -25,10 +25,13 @@ def panel_body(panel: RunPanel, *, run, user, request=None) -> SafeString:
 
 
 def panel_trigger(panel: RunPanel, run_id) -> str:
-    """The htmx trigger reloading the panel: a resync, or an event of its run it cares about."""
-    kinds = " || ".join(f"e.type.startsWith('{prefix}')" for prefix in panel.reload_on)
-    wanted = f"e.run === '{run_id}'" + (f" && ({kinds})" if kinds else "")
-    return f"live[detail.resync || detail.events.some(e => {wanted})] from:body"
+    """The htmx trigger reloading the panel: a resync, or a batch with an event of its run and
+    one of the kinds it cares about (static/dashboard/live.js's flags: `llm.` is `detail.llm`,
+    `step.gate` is `detail.step_gate`)."""
+    flags = (prefix.rstrip(".").replace(".", "_") for prefix in panel.reload_on)
+    kinds = " || ".join(f"detail.{flag}" for flag in flags)
+    wanted = f"detail.runs['{run_id}']" + (f" && ({kinds})" if kinds else "")
+    return f"live[detail.resync || ({wanted})] from:body"
 
 
 def panels_render(*, run, user, request=None, only: str = "") -> SafeString:

@@ -177,8 +177,9 @@ def run_pages() -> dict[str, Callable[[str], str]]:
 @dataclass(frozen=True)
 class RunPanel:
     """A plug-in's section of a run's dashboard pages: `template` rendered with `context(run,
-    user)`, plus `run` and `panel`. It reloads on the run's events whose type starts with one of
-    `reload_on` (every event of the run when empty) and on a resync."""
+    user)`, plus `run` and `panel`. It reloads on the run's events whose type is or begins with
+    one of `reload_on`, whole dotted parts ("llm." or "step.gate"; every event of the run when
+    empty), and on a resync."""
 
     name: str
     title: str
