@@ -30,7 +30,7 @@ from tests.security import authorization_table as table
 from tests.workflows.test_api import client_for
 from tests.workflows.test_live_feeds import _cookie, _open, server  # noqa: F401 (a fixture)
 from workflows.engine import api
-from workflows.models import Workflow, WorkflowUserObjectPermission
+from workflows.models import Workflow
 from workflows.services import workflow_create
 
 ASKING = "slug: {slug}\nsteps:\n  - id: ask\n    human: {{type: approval, group: pilot}}\n"
@@ -289,27 +289,30 @@ def test_every_role_gets_what_the_table_says_from_every_live_feed(
     assert wrong == [], "\n".join(wrong)
 
 
-def test_operators_grant_access_globally_and_every_grant_they_make_is_audited(world):
+def test_every_grant_and_revoke_an_operator_makes_in_the_admin_is_audited(world):
     operator, pilot = world.users["operator"], world.users["pilot"]
-    workflow = world.foreign.workflow
+    workflow, viewers = world.foreign.workflow, Group.objects.get(name="viewer")
     client = Client()
     client.force_login(operator)
     before = set(AuditEntry.objects.values_list("pk", flat=True))
-    grants_before = WorkflowUserObjectPermission.objects.count()
-
     user_page = reverse("admin:workflows_workflow_permissions_manage_user",
                         args=[workflow.pk, pilot.pk])  # fmt: skip
-    client.post(user_page, {"permissions": ["view_workflow", "run_workflow"]})
-    viewers = Group.objects.get(name="viewer")
     group_page = reverse("admin:workflows_workflow_permissions_manage_group",
                          args=[workflow.pk, viewers.pk])  # fmt: skip
-    client.post(group_page, {"permissions": ["view_workflow"]})
 
-    granted = WorkflowUserObjectPermission.objects.count() - grants_before
-    entries = AuditEntry.objects.exclude(pk__in=before).filter(action="permission.grant")
-    assert granted == 2
-    assert sorted((e.actor_id, e.object_id, e.after["permission"], e.after["to"]) for e in entries)\
-        == sorted([(operator.pk, str(workflow.pk), "run_workflow", "pilot"),
-                   (operator.pk, str(workflow.pk), "view_workflow", "pilot"),
-                   (operator.pk, str(workflow.pk), "view_workflow", "viewer")])  # fmt: skip
-    assert client_for(pilot).get(f"/api/workflows/{workflow.slug}/").status_code == 200
+    client.post(user_page, {"permissions": ["view_workflow", "run_workflow"]})
+    client.post(group_page, {"permissions": ["view_workflow"]})
+    client.post(user_page, {"permissions": ["run_workflow"]})  # view taken back
+
+    entries = AuditEntry.objects.exclude(pk__in=before).filter(action__startswith="permission.")
+    changes = [(e, e.after or e.before) for e in entries]
+    acts = sorted((e.action, e.actor_id, e.object_id, change["permission"], change["to"])
+                  for e, change in changes)  # fmt: skip
+    on = (operator.pk, str(workflow.pk))
+    assert acts == sorted([("permission.grant", *on, "view_workflow", "pilot"),
+                           ("permission.grant", *on, "run_workflow", "pilot"),
+                           ("permission.grant", *on, "view_workflow", "viewer"),
+                           ("permission.revoke", *on, "view_workflow", "pilot")])  # fmt: skip
+    assert client_for(world.users["viewer"]).get(f"/api/workflows/{workflow.slug}/").status_code \
+        == 200  # fmt: skip
+    assert client_for(pilot).get(f"/api/workflows/{workflow.slug}/").status_code == 404
