@@ -13,6 +13,9 @@ LABELS = {"approve": "Approve", "reject": "Reject", "submit": "Submit", "confirm
           "proposed", "edit": "Submit the edit", "retry": "Retry the step", "skip": "Skip the step",
           "abort": "Abort the run", "override": "Override with this output"}  # fmt: skip
 DANGER = ("reject", "abort")
+# What the browser asks before sending a decision that cannot be taken back (static/dashboard/
+# confirm.js shows it as a native dialog: Enter or Escape answers it).
+CONFIRM = {"abort": "Abort the run? It fails now and none of its remaining steps will run."}
 
 
 def answer_posted(intervention: Intervention, posted) -> tuple[dict, dict[str, str]]:
@@ -34,7 +37,7 @@ def answer_posted(intervention: Intervention, posted) -> tuple[dict, dict[str, s
 def answer_form(intervention: Intervention, posted=None, errors=None) -> dict:
     """What the page's form shows: its buttons, the input's fields, the output editor's text,
     each with its error, and the errors no field holds."""
-    decisions = [(decision, LABELS[decision], decision in DANGER)
+    decisions = [(decision, LABELS[decision], decision in DANGER, CONFIRM.get(decision, ""))
                  for decision in DECISIONS[intervention.type]]  # fmt: skip
     fields = []
     if intervention.type == InterventionType.INPUT:

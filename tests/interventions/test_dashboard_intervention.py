@@ -244,6 +244,16 @@ def test_an_escalation_s_answers_move_the_run(start, drain, pilot, decision, out
         assert step_output(run, "after") == 42
 
 
+def test_only_aborting_the_run_asks_for_confirmation_first(start, drain, pilot):
+    _, intervention = opened(start, drain, ESCALATING)
+
+    html = html_of(client_of(pilot).get(url(intervention)))
+
+    abort = re.search(r'<button[^>]*data-testid="decide-abort"[^>]*>', html).group(0)
+    assert 'data-confirm="Abort the run? It fails now' in abort
+    assert html.count("data-confirm=") == 1 and "dashboard/confirm.js" in html
+
+
 def test_an_escalation_retried_runs_the_step_again(start, drain, pilot):
     run, intervention = opened(start, drain, ESCALATING)
 
@@ -291,9 +301,7 @@ def test_the_page_s_part_reloads_on_its_intervention_s_events(start, drain, pilo
     part = html_of(client.get(url(intervention) + "?part=body"))
 
     assert f'hx-get="{url(intervention)}?part=body"' in page
-    assert f"e.payload.intervention === &#x27;{intervention.pk}&#x27;" in page or (
-        f"e.payload.intervention === '{intervention.pk}'" in page
-    )
+    assert f"live[detail.resync || detail.interventions['{intervention.pk}']]" in page
     assert "<html" not in part and 'data-testid="readonly-notice"' in part
     assert 'data-testid="answer-form"' not in part
 
