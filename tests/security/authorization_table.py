@@ -12,7 +12,8 @@ and, for each role, the expected answer per object column:
 - missing: no such object.
 - existing / missing: providers, agents and guardians are global configuration (DESIGN §4, §5):
   no owner, nothing shared; who may view the model sees them all.
-- listed / hidden (lists): whether the object is among the rows the list returns (status 200).
+- listed / hidden (lists): whether the object is among the rows the list returns (status 200),
+  or, on a page, whether its id is anywhere in it.
 
 Operators, like admins, are global by design (DESIGN §7): they hold the model-wide view, run,
 change and cancel permissions, so shared and foreign are alike to them, and every grant they
@@ -167,8 +168,11 @@ COMMENT = {"act": "comment", "text": "seen"}
 PAGES = {
     "GET /": Row(NONE, cells((TO_DASHBOARD,), (TO_DASHBOARD,), anonymous=(Redirect("/login/"),))),
     "GET /login/": Row(NONE, cells((TO_DASHBOARD,), (TO_DASHBOARD,), anonymous=(200,))),
-    "GET /dashboard/": Row(NONE, SIGNED_IN_PAGE),
-    "GET /dashboard/runs/": Row(NONE, SIGNED_IN_PAGE),
+    # The queue lists what the user may act on: for pilots, their group's; for operators, all.
+    "GET /dashboard/": Row(LIST_OF_INTERVENTION, cells((LISTED,) * 3, (HIDDEN,) * 3,
+                           pilot=(LISTED, LISTED, HIDDEN), anonymous=(TO_LOGIN,) * 3)),
+    "GET /dashboard/runs/": Row(LIST_OF_RUN, cells((LISTED,) * 3, (LISTED, LISTED, HIDDEN),
+                                                   anonymous=(TO_LOGIN,) * 3)),
     "GET /dashboard/runs/{run_id}/": Row(RUN, SEEN_PAGE),
     "GET /dashboard/runs/{run_id}/panels/{name}/": Row(RUN, SEEN_PAGE),  # name: llm-calls
     "GET /dashboard/interventions/{id}/": Row(INTERVENTION, SEEN_PAGE),
