@@ -190,5 +190,7 @@ PAGES = {
 FEEDS = {
     "WS /ws/runs/{run_id}/": Row(RUN, cells((OPEN, OPEN, OPEN, 403), (OPEN, OPEN, 403, 403),
                                             anonymous=(403,) * 4), live=True),
-    "WS /ws/feed/": Row(NONE, cells((OPEN,), (OPEN,), anonymous=(403,)), live=True),
+    # The feed: whether a run started while it is open reaches it.
+    "WS /ws/feed/": Row(LIST_OF_RUN, cells((LISTED,) * 3, (LISTED, LISTED, HIDDEN),
+                                           anonymous=(403,) * 3), live=True),
 }  # fmt: skip

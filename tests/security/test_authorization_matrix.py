@@ -3,6 +3,7 @@ them), dashboard page and live feed × own / shared / foreign / missing object, 
 against tests/security/authorization_table.py. Acts are made in a savepoint rolled back after
 each cell, so every cell sees the same objects; the figures go to the run's summary."""
 
+import contextlib
 import json
 import re
 import uuid
@@ -28,7 +29,7 @@ from interventions.services import intervention_claim
 from tests.conftest import drain
 from tests.security import authorization_table as table
 from tests.workflows.test_api import client_for
-from tests.workflows.test_live_feeds import _cookie, _open, server  # noqa: F401 (a fixture)
+from tests.workflows.test_live_feeds import _cookie, _events, _open, server  # noqa: F401
 from workflows.engine import api
 from workflows.models import Workflow
 from workflows.services import workflow_create
@@ -274,9 +275,33 @@ def _stream_answer(address, path, user) -> int:
         return response.status_code
 
 
+def _feed_sightings(address, world: World) -> dict[str, dict[str, str]]:
+    """Signed-in role → object column → whether a run started on that column's workflow while
+    the role's /ws/feed/ was open reached it (listed) or not (hidden)."""
+    roles = [role for role in table.ROLES if world.users[role] is not None]
+    with contextlib.ExitStack() as opened:
+        feeds = {role: opened.enter_context(_open(address, "/ws/feed/",
+                                                  cookie=_cookie(world.users[role])))
+                 for role in roles}  # fmt: skip
+        started = {}
+        for owned in [*world.owned.values(), world.shared, world.foreign]:
+            run, _ = api.run_start(workflow=owned.workflow, inputs={},
+                                   started_by=world.users["operator"])  # fmt: skip
+            started[owned.workflow.pk] = str(run.pk)
+        seen = {role: {event["run"] for event in _events(feed)} for role, feed in feeds.items()}
+    return {
+        role: {
+            column: table.LISTED if started[workflow.pk] in seen[role] else table.HIDDEN
+            for column, workflow in world.objects(table.WORKFLOW, role, "").items()
+            if workflow is not None
+        }
+        for role in roles
+    }
+
+
 def test_every_role_gets_what_the_table_says_from_every_live_feed(
     live_world,
-    server,  # noqa: F811 (the fixture imported above)
+    server,  # noqa: F811 (tests/workflows/test_live_feeds.py's uvicorn, imported above)
     security_figure,
 ):
     live = {**table.FEEDS, **{op: row for op, row in table.API.items() if row.live}}
@@ -284,11 +309,15 @@ def test_every_role_gets_what_the_table_says_from_every_live_feed(
     for operation, row in live.items():
         kind, template = operation.split(" ")
         answer = _feed_answer if kind == "WS" else _stream_answer
+        sightings = _feed_sightings(server, live_world) if row.kind in LISTS else {}
         for role in table.ROLES:
             user, objects = live_world.users[role], live_world.objects(row.kind, role, template)
             for column, expected in zip(table.OBJECTS[row.kind], row.cells[role], strict=True):
                 cells += 1
-                got = answer(server, _path(template, objects[column]), user)
+                if role in sightings:
+                    got = sightings[role][column]
+                else:
+                    got = answer(server, _path(template, objects[column]), user)
                 if got != expected:
                     wrong.append(f"{operation} as {role}, {column}: expected {expected}, got {got}")
     security_figure(f"authorization matrix, live feeds: {cells} cells, {len(wrong)} wrong")
