@@ -117,7 +117,7 @@ def _path(template: str, obj) -> str:
     return template.replace("{run_id}", key).replace("{id}", key)
 
 
-def _body(row: table.Row, template: str, obj, user):
+def _body(row: table.Row, obj, user):
     if row.body == "credentials":
         username = user.username if user else "anonymous"
         return {"username": username, "password": "pw" if user else "wrong"}
@@ -175,7 +175,7 @@ def _api_cells(world: World, operation: str, row: table.Row, role: str):
             if row.given == table.CLAIMED and user is not None and obj is not None:
                 intervention_claim(intervention_id=obj.pk, user=user)
             response = client.generic(
-                method, _path(template, obj), json.dumps(_body(row, template, obj, user)),
+                method, _path(template, obj), json.dumps(_body(row, obj, user)),
                 content_type="application/json",
             )  # fmt: skip
             transaction.set_rollback(True)
