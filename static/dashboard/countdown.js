@@ -1,8 +1,28 @@
-// Due times count down in the page: every <time data-due="ISO"> shows "in 3h 12m" or, once
-// passed, "Overdue by 5m 9s" in the bad colour (the server renders the same words first).
+// Times stay true while the page is open (the server renders the same words first): every
+// <time data-due="ISO"> counts down each second, "in 3h 12m" or, once passed, "Overdue by 5m 9s"
+// in the bad colour; every <time datetime="ISO" data-age> says how long ago it was, "just now"
+// under a minute, then "3 minutes ago" (dashboard_format.age_words), redone every 30 s.
 (function () {
   "use strict";
   const SOON_MS = 3600 * 1000;
+  const AGE_UNITS = [[86400, "day"], [3600, "hour"], [60, "minute"]];
+
+  function ago(seconds) {
+    for (const [size, unit] of AGE_UNITS) {
+      if (seconds >= size) {
+        const count = Math.floor(seconds / size);
+        return count + " " + unit + (count === 1 ? "" : "s") + " ago";
+      }
+    }
+    return "just now";
+  }
+
+  function ages() {
+    const now = Date.now();
+    document.querySelectorAll("time[data-age]").forEach(function (el) {
+      el.textContent = ago(Math.floor((now - Date.parse(el.getAttribute("datetime"))) / 1000));
+    });
+  }
 
   function words(seconds) {
     const parts = [[Math.floor(seconds / 86400), "d"], [Math.floor(seconds % 86400 / 3600), "h"],
@@ -28,5 +48,6 @@
 
   tick();
   setInterval(tick, 1000);
-  document.body.addEventListener("htmx:afterSwap", tick);
+  setInterval(ages, 30000);
+  document.body.addEventListener("htmx:afterSwap", function () { tick(); ages(); });
 })();

@@ -89,7 +89,7 @@ def test_the_list_shows_the_runs_one_may_view_newest_first_with_their_columns(
     assert ">2/2</td>" in html and "$0.00" in html and operator.username in html
     assert f'href="{reverse("dashboard:run", args=[first.pk])}"' in html
     assert 'data-live="/ws/feed/"' in html
-    assert "e.type === 'run.status' || e.type === 'run.created'" in html
+    assert "live[detail.resync || detail.run_status || detail.run_created] from:body" in html
 
 
 def test_the_list_filters_by_status_and_workflow(client, flows, operator, drain):

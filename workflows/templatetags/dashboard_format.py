@@ -8,7 +8,6 @@ from decimal import Decimal
 from django import template
 from django.utils import timezone
 from django.utils.html import format_html
-from django.utils.timesince import timesince
 
 from workflows.admin_runs import duration, duration_text
 
@@ -72,14 +71,38 @@ def percent(share: float) -> str:
     return f"{share * 100:.0f}%"
 
 
+AGE_UNITS = ((86400, "day"), (3600, "hour"), (60, "minute"))  # static/dashboard/countdown.js's
+
+
+def age_words(moment, now) -> str:
+    """How long ago `moment` was, in its largest whole unit: just now (under a minute), 1 minute
+    ago, 3 hours ago, 12 days ago; countdown.js words it the same as the page ages."""
+    elapsed = (now - moment).total_seconds()
+    for size, unit in AGE_UNITS:
+        if elapsed >= size:
+            count = int(elapsed // size)
+            return f"{count} {unit}{'' if count == 1 else 's'} ago"
+    return "just now"
+
+
 @register.filter
-def age(moment) -> str:
-    return f"{timesince(moment).split(',')[0]} ago" if moment else "—"
+def age(moment):
+    """`<time data-age>3 minutes ago</time>` (the moment on hover), which countdown.js keeps
+    true for as long as the page stays open."""
+    if moment is None:
+        return "—"
+    return format_html(
+        '<time datetime="{}" title="{}" data-age>{}</time>',
+        moment.isoformat(),
+        f"{timezone.localtime(moment):%Y-%m-%d %H:%M:%S %Z}",
+        age_words(moment, timezone.now()),
+    )
 
 
-@register.simple_tag
-def moment(at):
-    """A timestamp read at a glance (local time of day; the full date and time on hover)."""
+@register.filter
+def when(at):
+    """The dashboard's one way to write a moment: 2026-12-01 13:42:06, in the server's time zone
+    (named on hover)."""
     if at is None:
         return "—"
     local = timezone.localtime(at)
@@ -87,5 +110,5 @@ def moment(at):
         '<time datetime="{}" title="{}">{}</time>',
         at.isoformat(),
         f"{local:%Y-%m-%d %H:%M:%S %Z}",
-        f"{local:%H:%M:%S}" if local.date() == timezone.localdate() else f"{local:%Y-%m-%d %H:%M}",
+        f"{local:%Y-%m-%d %H:%M:%S}",
     )
