@@ -294,7 +294,7 @@ class RunStepInline(StepTableMixin, _ReadOnlyInline):
     model = RunStep
     verbose_name_plural = "Steps (first 200)"
     fields = (
-        "step_id", "status_shown", "took", "iterations_done", "child_runs", "output",
+        "step_id", "status_shown", "took", "iterations_done", "child_runs", "output_shown",
         "error", "started_shown", "finished_shown",
     )  # fmt: skip
 
@@ -329,10 +329,10 @@ class RunAdmin(RunPageMixin, ReadOnlyAdmin, admin.ModelAdmin):
     actions = ("cancel",)
     inlines = (RunStepInline, StepRunInline, RunEventInline)
     fields = (
-        "id", "workflow", "version", "status_shown", "progress", "took", "error",
-        "degraded", "cost_usd", "budget_usd", "parent_shown", "children_shown", "started_by",
-        "idempotency_key", "created_shown", "started_shown", "finished_shown", "inputs_json",
-        "state_json", "ctx_json", "result_json", "more",
+        "id", "workflow", "version_shown", "status_shown", "progress", "took", "error",
+        "degraded_shown", "cost_shown", "budget_shown", "parent_shown", "children_shown",
+        "started_by", "idempotency_key", "created_shown", "started_shown", "finished_shown",
+        "inputs_json", "state_json", "ctx_json", "result_json", "more",
     )  # fmt: skip
     readonly_fields = fields
 

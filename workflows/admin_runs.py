@@ -16,6 +16,7 @@ from django.utils.timesince import timesince
 
 from config.errors import ChameleonError
 from workflows.engine.api import run_retry
+from workflows.formats import brief_json, usd
 from workflows.models import Run, RunStatus, StepStatus
 from workflows.selectors import run_children, workflow_permits
 
@@ -92,6 +93,11 @@ def run_link(run: Run) -> str:
     )
 
 
+def run_title(run: Run) -> str:
+    """What the run's page is called: Run 8a82b6de… of contract-review v1."""
+    return f"Run {str(run.pk)[:8]}… of {run.workflow.slug} v{run.version.number}"
+
+
 def run_links(runs) -> str:
     return format_html_join(mark_safe("<br>"), "{}", ((run_link(run),) for run in runs)) or "-"
 
@@ -135,8 +141,11 @@ class RunPageMixin(_Timing):
     def change_view(self, request, object_id, form_url="", extra_context=None):
         run = self.get_object(request, object_id)
         if run is not None:
+            # The page's title, heading and breadcrumb name the run, not its row (str(run))
             extra_context = {**(extra_context or {}), "may_retry": may_retry(request, run),
-                             "retry_form_id": RETRY_FORM_ID}  # fmt: skip
+                             "retry_form_id": RETRY_FORM_ID, "title": run_title(run),
+                             "subtitle": None, "run_title": run_title(run),
+                             "failure": run.error.rstrip(". ")}  # fmt: skip
         return super().change_view(request, object_id, form_url, extra_context)
 
     def retry_view(self, request, object_id):
@@ -165,6 +174,28 @@ class RunPageMixin(_Timing):
     @admin.display(description="Created")
     def created_shown(self, obj):
         return when(obj.created_at)
+
+    @admin.display(description="Version")
+    def version_shown(self, obj):
+        return f"{obj.workflow.slug} v{obj.version.number}"
+
+    @admin.display(description="Cost")
+    def cost_shown(self, obj):
+        return usd(obj.cost_usd)
+
+    @admin.display(description="Budget")
+    def budget_shown(self, obj):
+        return "No budget" if obj.budget_usd is None else usd(obj.budget_usd)
+
+    @admin.display(description="Degraded")
+    def degraded_shown(self, obj):
+        if not obj.degraded:
+            return "No"
+        return format_html(
+            '<span style="color:#b91c1c;font-weight:600">{}</span> {}',
+            "Yes",
+            "(a step ran without what it needed: see the steps marked degraded)",
+        )
 
     @admin.display(description="Parent run")
     def parent_shown(self, obj):
@@ -205,6 +236,12 @@ class StepTableMixin(_Timing):
             RETRY_FORM_ID,
             obj.step_id,
         )
+
+    @admin.display(description="Output")
+    def output_shown(self, obj):
+        # On one line and cut short, so the table keeps its columns; the whole document is
+        # in the API and on the dashboard's run page.
+        return format_html('<span class="chameleon-brief">{}</span>', brief_json(obj.output) or "-")
 
     @admin.display(description="Child runs")
     def child_runs(self, obj):

@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from interventions.dashboard.charts import Bar, bar_chart
 from interventions.dashboard.overview import LEADERBOARD_DAYS, Overview, overview_for
-from workflows.templatetags.dashboard_format import usd
+from workflows.formats import usd
 
 RUN_TONES = {"RUNNING": "info", "WAITING": "warn", "COMPLETED": "ok", "FAILED": "bad"}
 PRIORITY_TONES = {"urgent": "bad", "high": "warn", "normal": "info"}

@@ -1,5 +1,6 @@
 """The admin reads like a product: branded, with pause buttons, a run form and a run page."""
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -208,3 +209,49 @@ def test_durations_read_as_a_person_says_them():
     assert duration_text(timedelta(seconds=75)) == "1 min 15 s"
     assert duration_text(timedelta(hours=3, minutes=4)) == "3 h 04 min"
     assert duration_text(timedelta(days=3, hours=2)) == "3 d 2 h"
+
+
+LONG_OUTPUT_SPEC = """
+slug: contract-review
+steps:
+  - id: summarize
+    tool: noop
+    with: {value: "{{ 'clause ' * 60 }}"}
+"""
+
+
+def run_page(run) -> str:
+    return reverse("admin:workflows_run_change", args=[run.pk])
+
+
+def test_the_run_page_names_the_run_and_writes_money_degraded_and_failures_plainly(
+    operator_client, make_workflow, drain
+):
+    run, _ = run_start(workflow=make_workflow(LONG_OUTPUT_SPEC), inputs={},
+                       started_by=operator_client.user)  # fmt: skip
+    drain()
+    Run.objects.filter(pk=run.pk).update(status="FAILED", error="abort by pilot: Too risky.",
+                                         budget_usd=1, degraded=True)  # fmt: skip
+
+    html = operator_client.get(run_page(run)).content.decode()
+
+    title = f"Run {str(run.pk)[:8]}… of contract-review v1"
+    assert f"<title>{title} | Chameleon</title>" in html and f"<h1>{title}</h1>" in html
+    assert f"&rsaquo; {title}\n</div>" in html and f"{run.workflow_id}/{run.pk}" not in html
+    assert f"{run.workflow_id}:v1" not in html and "contract-review v1" in html
+    assert "Failed: abort by pilot: Too risky. Retry" in html and "risky.." not in html
+    assert '<div class="readonly">$1.00</div>' in html and "None: no budget" not in html
+    assert '<div class="readonly">$0.00</div>' in html and "0.000000" not in html
+    assert ">Yes</span> (a step ran without" in html
+    assert ".tabular td.original p { display: none; }" in html
+    output = re.search(r'<span class="chameleon-brief">(.*?)</span>', html).group(1)
+    assert output.startswith("&quot;clause clause") and output.endswith("…") and len(output) < 200
+
+
+def test_a_run_without_a_budget_says_so(operator_client, make_workflow, drain):
+    run, _ = run_start(workflow=make_workflow(LONG_OUTPUT_SPEC), inputs={})
+
+    html = operator_client.get(run_page(run)).content.decode()
+
+    assert '<div class="readonly">No budget</div>' in html
+    assert '<div class="readonly">No</div>' in html  # not degraded, in words

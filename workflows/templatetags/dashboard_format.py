@@ -3,12 +3,12 @@ Statuses are always written out; the badge's colour only helps the eye."""
 
 import json
 from datetime import timedelta
-from decimal import Decimal
 
 from django import template
 from django.utils import timezone
 from django.utils.html import format_html
 
+from workflows import formats
 from workflows.admin_runs import duration, duration_text
 
 register = template.Library()
@@ -19,7 +19,6 @@ BADGES = {
     "OPEN": "warn", "CLAIMED": "info", "RESOLVED": "ok", "EXPIRED": "bad",
 }  # fmt: skip
 DOCUMENT_CHARS = 4000  # a page shows the start of a large document, not all of it
-BRIEF_CHARS = 140  # a table cell's summary of a document
 
 
 @register.filter
@@ -30,13 +29,7 @@ def status_badge(status: str):
     )
 
 
-@register.filter
-def usd(amount) -> str:
-    """Exact dollars, without the trailing zeros of six decimal places: $0.00015, $1.20."""
-    amount = Decimal(amount or 0)
-    text = f"{amount:.6f}".rstrip("0")
-    whole, _, cents = text.partition(".")
-    return f"${whole}.{cents.ljust(2, '0')}"
+register.filter("usd", formats.usd)
 
 
 @register.filter
@@ -45,13 +38,7 @@ def pretty_json(document) -> str:
     return text if len(text) <= DOCUMENT_CHARS else text[:DOCUMENT_CHARS] + "\n…"
 
 
-@register.filter
-def brief_json(document) -> str:
-    """A document on one line, cut short: a table cell's summary of an output or a payload."""
-    if document in (None, "", {}, []):
-        return ""
-    text = json.dumps(document, separators=(", ", ": "), ensure_ascii=False, default=str)
-    return text if len(text) <= BRIEF_CHARS else text[: BRIEF_CHARS - 1] + "…"
+register.filter("brief_json", formats.brief_json)
 
 
 @register.filter

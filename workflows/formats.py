@@ -1,0 +1,22 @@
+"""How money and documents read, the same on the dashboard and in the admin."""
+
+import json
+from decimal import Decimal
+
+BRIEF_CHARS = 140  # a table cell's summary of a document
+
+
+def usd(amount) -> str:
+    """Exact dollars, without the trailing zeros of six decimal places: $0.00015, $1.20."""
+    amount = Decimal(amount or 0)
+    text = f"{amount:.6f}".rstrip("0")
+    whole, _, cents = text.partition(".")
+    return f"${whole}.{cents.ljust(2, '0')}"
+
+
+def brief_json(document, chars: int = BRIEF_CHARS) -> str:
+    """A document on one line, cut short: a table cell's summary of an output or a payload."""
+    if document in (None, "", {}, []):
+        return ""
+    text = json.dumps(document, separators=(", ", ": "), ensure_ascii=False, default=str)
+    return text if len(text) <= chars else text[: chars - 1] + "…"
