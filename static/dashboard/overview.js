@@ -10,9 +10,7 @@
   let timer = null;
 
   function matters(detail) {
-    return detail.resync || detail.events.some(function (e) {
-      return e.type.startsWith("run.") || e.type.startsWith("intervention.");
-    });
+    return detail.resync || detail.run || detail.intervention;  // live.js's flags
   }
 
   document.body.addEventListener("live", function (event) {
