@@ -18,7 +18,7 @@ from config.admin import ReadOnlyAdmin
 from config.errors import ChameleonError, error_lines
 from config.forms import spec_field
 from workflows import services
-from workflows.admin_runs import ExecutionTableMixin, RunPageMixin, StepTableMixin
+from workflows.admin_runs import ExecutionTableMixin, RunPageMixin, StepTableMixin, when
 from workflows.admin_workflow_pages import WorkflowPagesMixin
 from workflows.engine.api import run_cancel, run_start
 from workflows.engine.registry import run_pages
@@ -311,7 +311,11 @@ class StepRunInline(ExecutionTableMixin, _ReadOnlyInline):
 class RunEventInline(_ReadOnlyInline):
     model = RunEvent
     verbose_name_plural = "Events (first 200)"
-    fields = ("seq", "type", "payload", "at")
+    fields = ("seq", "type", "payload", "at_shown")
+
+    @admin.display(description="At")
+    def at_shown(self, obj):
+        return when(obj.at)
 
 
 @admin.register(Run)

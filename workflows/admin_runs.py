@@ -12,11 +12,10 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
-from django.utils.timesince import timesince
 
 from config.errors import ChameleonError
 from workflows.engine.api import run_retry
-from workflows.formats import brief_json, usd
+from workflows.formats import age_words, brief_json, usd
 from workflows.models import Run, RunStatus, StepStatus
 from workflows.selectors import run_children, workflow_permits
 
@@ -52,11 +51,11 @@ def when(moment: datetime | None) -> str:
         return "-"
     local = timezone.localtime(moment)
     return format_html(
-        '<time datetime="{}" title="{}">{}</time> <span class="quiet">({} ago)</span>',
+        '<time datetime="{}" title="{}">{}</time> <span class="quiet">({})</span>',
         moment.isoformat(),
         moment.isoformat(),
         f"{local:%Y-%m-%d %H:%M:%S %Z}",
-        timesince(moment).split(",")[0],
+        age_words(moment, timezone.now()),
     )
 
 

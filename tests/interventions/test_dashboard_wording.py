@@ -66,7 +66,7 @@ def test_a_held_step_retried_shows_its_hold_as_superseded_by_the_attempt_that_ra
     hold, ran = step_rows(html(pilot, f"/dashboard/runs/{held_run.pk}/?part=steps"))
 
     assert 'data-superseded="true"' in hold and ">Cancelled</span>" in hold
-    assert "Held for a person, who had it run: superseded by attempt 1" in hold
+    assert "Held for a person, who had it run as attempt 1" in hold
     assert (
         '<td class="num"><span class="muted" title="The wait for a person before the step ran">held'
         in hold

@@ -200,7 +200,7 @@ def test_the_run_page_shows_statuses_durations_times_and_links_child_runs(
     assert "Child runs" in html and "Duration" in html
     assert ">Completed</span>" in html and "#15803d" in html  # the colour, and its text
     assert f"{timezone.localtime(run.created_at):%Y-%m-%d %H:%M:%S}" in html
-    assert "ago)" in html
+    assert "(just now)" in html and "0 minutes ago" not in html
     assert f'href="{run_url}"' in child_page  # the child links back to its parent
 
 
@@ -244,6 +244,7 @@ def test_the_run_page_names_the_run_and_writes_money_degraded_and_failures_plain
     assert '<div class="readonly">$0.00</div>' in html and "0.000000" not in html
     assert ">Yes</span> (a step ran without" in html
     assert ".tabular td.original p { display: none; }" in html
+    assert "p.m." not in html and "a.m." not in html  # the events' times too
     output = re.search(r'<span class="chameleon-brief">(.*?)</span>', html).group(1)
     assert output.startswith("&quot;clause clause") and output.endswith("…") and len(output) < 200
 

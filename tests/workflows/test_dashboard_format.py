@@ -9,7 +9,8 @@ from guardian.shortcuts import assign_perm
 
 from tests.conftest import ROOT
 from workflows.engine import api
-from workflows.templatetags.dashboard_format import age, age_words, when
+from workflows.formats import age_words
+from workflows.templatetags.dashboard_format import age, when
 
 NOW = datetime(2026, 12, 1, 13, 42, 6, tzinfo=UTC)
 FLOW = """

@@ -10,6 +10,7 @@ from django.utils.html import format_html
 
 from workflows import formats
 from workflows.admin_runs import duration, duration_text
+from workflows.formats import age_words
 
 register = template.Library()
 
@@ -56,20 +57,6 @@ def seconds(amount: float) -> str:
 @register.filter
 def percent(share: float) -> str:
     return f"{share * 100:.0f}%"
-
-
-AGE_UNITS = ((86400, "day"), (3600, "hour"), (60, "minute"))  # static/dashboard/countdown.js's
-
-
-def age_words(moment, now) -> str:
-    """How long ago `moment` was, in its largest whole unit: just now (under a minute), 1 minute
-    ago, 3 hours ago, 12 days ago; countdown.js words it the same as the page ages."""
-    elapsed = (now - moment).total_seconds()
-    for size, unit in AGE_UNITS:
-        if elapsed >= size:
-            count = int(elapsed // size)
-            return f"{count} {unit}{'' if count == 1 else 's'} ago"
-    return "just now"
 
 
 @register.filter
