@@ -404,3 +404,12 @@ def http_server():
     server, recorder = serve()
     yield f"http://127.0.0.1:{server.server_address[1]}", recorder
     server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def asgi_server():
+    """`127.0.0.1:<port>` of the ASGI app (HTTP, SSE, WebSockets) on uvicorn in a thread."""
+    from tests.live import asgi_served
+
+    with asgi_served() as address:
+        yield address

@@ -27,9 +27,9 @@ from guardians.services import guardian_create
 from interventions.models import Intervention
 from interventions.services import intervention_claim
 from tests.conftest import drain
+from tests.live import session_cookie, ws_events, ws_open
 from tests.security import authorization_table as table
 from tests.workflows.test_api import client_for
-from tests.workflows.test_live_feeds import _cookie, _events, _open, server  # noqa: F401
 from workflows.engine import api
 from workflows.models import Workflow
 from workflows.services import workflow_create
@@ -262,7 +262,7 @@ def live_world(transactional_db, make_user):
 
 def _feed_answer(address, path, user) -> str:
     try:
-        with _open(address, path, cookie=_cookie(user) if user else None):
+        with ws_open(address, path, cookie=session_cookie(user) if user else None):
             return table.OPEN
     except InvalidStatus as refused:
         return refused.response.status_code
@@ -280,15 +280,15 @@ def _feed_sightings(address, world: World) -> dict[str, dict[str, str]]:
     the role's /ws/feed/ was open reached it (listed) or not (hidden)."""
     roles = [role for role in table.ROLES if world.users[role] is not None]
     with contextlib.ExitStack() as opened:
-        feeds = {role: opened.enter_context(_open(address, "/ws/feed/",
-                                                  cookie=_cookie(world.users[role])))
+        feeds = {role: opened.enter_context(ws_open(address, "/ws/feed/",
+                                                  cookie=session_cookie(world.users[role])))
                  for role in roles}  # fmt: skip
         started = {}
         for owned in [*world.owned.values(), world.shared, world.foreign]:
             run, _ = api.run_start(workflow=owned.workflow, inputs={},
                                    started_by=world.users["operator"])  # fmt: skip
             started[owned.workflow.pk] = str(run.pk)
-        seen = {role: {event["run"] for event in _events(feed)} for role, feed in feeds.items()}
+        seen = {role: {event["run"] for event in ws_events(feed)} for role, feed in feeds.items()}
     return {
         role: {
             column: table.LISTED if started[workflow.pk] in seen[role] else table.HIDDEN
@@ -301,7 +301,7 @@ def _feed_sightings(address, world: World) -> dict[str, dict[str, str]]:
 
 def test_every_role_gets_what_the_table_says_from_every_live_feed(
     live_world,
-    server,  # noqa: F811 (tests/workflows/test_live_feeds.py's uvicorn, imported above)
+    asgi_server,
     security_figure,
 ):
     live = {**table.FEEDS, **{op: row for op, row in table.API.items() if row.live}}
@@ -309,7 +309,7 @@ def test_every_role_gets_what_the_table_says_from_every_live_feed(
     for operation, row in live.items():
         kind, template = operation.split(" ")
         answer = _feed_answer if kind == "WS" else _stream_answer
-        sightings = _feed_sightings(server, live_world) if row.kind in LISTS else {}
+        sightings = _feed_sightings(asgi_server, live_world) if row.kind in LISTS else {}
         for role in table.ROLES:
             user, objects = live_world.users[role], live_world.objects(row.kind, role, template)
             for column, expected in zip(table.OBJECTS[row.kind], row.cells[role], strict=True):
@@ -317,7 +317,7 @@ def test_every_role_gets_what_the_table_says_from_every_live_feed(
                 if role in sightings:
                     got = sightings[role][column]
                 else:
-                    got = answer(server, _path(template, objects[column]), user)
+                    got = answer(asgi_server, _path(template, objects[column]), user)
                 if got != expected:
                     wrong.append(f"{operation} as {role}, {column}: expected {expected}, got {got}")
     security_figure(f"authorization matrix, live feeds: {cells} cells, {len(wrong)} wrong")

@@ -1,18 +1,15 @@
-"""`GET /api/runs/{id}/events/stream/` on a real ASGI server (uvicorn, in a thread of this
-process, on the test database and the test Redis), read with httpx as a client reads it."""
+"""`GET /api/runs/{id}/events/stream/` on a real ASGI server (tests/live.py), read with httpx as
+a client reads it."""
 
 import json
 import queue
-import socket
 import threading
 import time
 
 import httpx
 import pytest
 import redis
-import uvicorn
 from django.conf import settings
-from django.core.asgi import get_asgi_application
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from workflows.api import stream
@@ -37,28 +34,9 @@ steps:
 FRAME_WITHIN_S = 5.0
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
-def base_url():
-    port = _free_port()
-    config = uvicorn.Config(
-        get_asgi_application(), host="127.0.0.1", port=port, lifespan="off", log_level="warning"
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "uvicorn did not start"
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+def base_url(asgi_server):
+    return f"http://{asgi_server}"
 
 
 def _auth(user) -> dict:
