@@ -45,16 +45,16 @@ def answer_form(intervention: Intervention, posted=None, errors=None) -> dict:
     errors = dict(errors or {})
     invalid = bool(errors)
     output_error = str(errors.pop("output", ""))
+    comment_error = str(errors.pop("comment", ""))
     loose = errors_placed(fields, {key: message for key, message in errors.items()
                                    if key.startswith(WHOLE)})  # fmt: skip
-    loose += [str(message) for key, message in errors.items()
-              if not key.startswith(WHOLE) and key != "comment"]  # fmt: skip
+    loose += [str(message) for key, message in errors.items() if not key.startswith(WHOLE)]
     if posted is not None:
         output = posted.get("output", "")
     else:
         output = _pretty(intervention.context.get("proposed"))
     return {"decisions": decisions, "fields": fields, "output": output, "invalid": invalid,
-            "output_error": output_error, "loose_errors": loose,
+            "output_error": output_error, "comment_error": comment_error, "loose_errors": loose,
             "comment": posted.get("comment", "") if posted is not None else "",
             "with_output": intervention.type in (InterventionType.CORRECTION,
                                                  InterventionType.ESCALATION)}  # fmt: skip

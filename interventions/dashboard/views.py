@@ -10,7 +10,7 @@ from django.views.decorators.http import require_http_methods
 
 from config.errors import Conflict, InvalidInput, NotFound
 from interventions import selectors, services
-from interventions.api.serializers import QueueQuery
+from interventions.api.serializers import CommentInput, DelegateInput, QueueQuery, ResolveInput
 from interventions.dashboard import pages
 from interventions.dashboard.answers import answer_form, answer_posted
 
@@ -78,24 +78,36 @@ def _act(request, item):
 
 
 def _perform(act: str, *, item, user, posted) -> None:
-    """Call the act's service, the API's, with what the page's form says."""
+    """Call the act's service, the API's, with what the page's form says, read through the
+    API's input definitions (so the page has the API's limits)."""
     if act == "resolve":
         answer, errors = answer_posted(item, posted)
         if errors:  # not even JSON: nothing goes to the service
             raise InvalidInput("The answer holds what is not JSON.", details=errors)
+        answer = _input(ResolveInput, {k: v for k, v in answer.items() if v is not None})
         services.intervention_resolve(intervention_id=item.pk, user=user, **answer)
     elif act == "claim":
         services.intervention_claim(intervention_id=item.pk, user=user)
     elif act == "release":
         services.intervention_release(intervention_id=item.pk, user=user)
     elif act == "delegate":
-        to = posted.get("to", "").strip()
+        to = _input(DelegateInput, {"to": posted.get("to", "").strip()})["to"]
         services.intervention_delegate(intervention_id=item.pk, user=user, to=to)
     else:
         text = posted.get("text", "").strip()
         if not text:
             raise InvalidInput("Write the comment first.", details={"text": "Write it first."})
+        text = _input(CommentInput, {"text": text})["text"]
         services.intervention_comment(intervention=item, user=user, text=text)
+
+
+def _input(definition, data) -> dict:
+    """`data` as the API's input `definition` takes it; InvalidInput naming each wrong field."""
+    serializer = definition(data=data)
+    if serializer.is_valid():
+        return serializer.validated_data
+    errors = {field: " ".join(map(str, messages)) for field, messages in serializer.errors.items()}
+    raise InvalidInput("The answer does not fit its fields.", details=errors)
 
 
 def _render(request, item, *, template="dashboard/intervention.html", errors=None, posted=None,

@@ -163,3 +163,38 @@ def test_the_run_s_side_reloads_on_the_run_s_events(start, drain, pilot):
     assert f'hx-get="{url(intervention)}?part=run"' in page
     assert "<html" not in part and 'data-testid="run-context"' in part
     assert f'href="/dashboard/runs/{run.pk}/"' in part
+
+
+def test_a_comment_past_the_api_s_limit_is_refused_by_its_field(start, drain, pilot):
+    _, intervention = opened(start, drain)
+
+    response = post(pilot, intervention, act="comment", text="x" * 200_000)
+
+    assert response.status_code == 400
+    html = html_of(response)
+    assert re.search(r'id="comment-text-error" data-testid="field-error">[^<]*10000', html)
+    assert not InterventionComment.objects.exists()
+
+
+def test_an_answer_s_comment_past_the_api_s_limit_is_refused_by_its_field(start, drain, pilot):
+    run, intervention = opened(start, drain)
+
+    response = post(pilot, intervention, act="resolve", decision="approve", comment="x" * 10_001)
+
+    assert response.status_code == 400
+    html = html_of(response)
+    error = r'id="answer-comment-error" data-testid="field-error" data-field="comment">[^<]*10000'
+    assert re.search(error, html)
+    assert 'data-testid="answer-invalid"' in html
+    assert Intervention.objects.get(pk=intervention.pk).status == Status.OPEN
+    assert Run.objects.get(pk=run.pk).status == RunStatus.WAITING
+
+
+def test_a_delegate_name_past_the_api_s_limit_is_refused_by_its_field(start, drain, pilot):
+    _, intervention = opened(start, drain)
+
+    response = post(pilot, intervention, act="delegate", to="x" * 151)
+
+    assert response.status_code == 400
+    error = r'id="delegate-to-error" data-testid="field-error">[^<]*150'
+    assert re.search(error, html_of(response))
