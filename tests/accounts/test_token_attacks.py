@@ -2,13 +2,19 @@
 access token) and on refresh (the refresh token). Each attack starts from a real sign-in."""
 
 import json
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 
 import jwt
 import pytest
 from django.conf import settings
+from django.db import connection
 from rest_framework.test import APIClient
+from rest_framework_simplejwt.tokens import RefreshToken
 
+from accounts import tokens
 from tests.workflows.test_api import assert_error
 
 pytestmark = pytest.mark.django_db
@@ -152,6 +158,48 @@ def test_logout_ends_only_its_own_sign_in(operator):
 
     assert _api(other["access"]).status_code == 200
     assert _refresh(other["refresh"]).status_code == 200
+
+
+@pytest.mark.django_db(transaction=True)
+def test_of_one_refresh_token_refreshed_at_once_exactly_one_succeeds(operator):
+    refresh, threads = _sign_in(operator)["refresh"], 8
+    together = threading.Barrier(threads)
+
+    def refresh_it(_):
+        try:
+            together.wait()
+            return _refresh(refresh)
+        finally:
+            connection.close()  # each thread's own connection
+
+    with ThreadPoolExecutor(threads) as pool:
+        responses = list(pool.map(refresh_it, range(threads)))
+
+    assert sorted(response.status_code for response in responses) == [200] + [401] * (threads - 1)
+    for response in responses:
+        if response.status_code == 401:
+            assert_error(response, 401, "token_not_valid")
+
+
+def test_logout_ends_every_token_of_the_sign_in_after_its_access_tokens_expire(
+    operator, monkeypatch
+):
+    # given: access tokens that would be long dead, and a second chain of refresh tokens of the
+    # same sign-in (as simultaneous refreshes made before a refresh claimed its token)
+    monkeypatch.setattr(tokens.api_settings, "ACCESS_TOKEN_LIFETIME", timedelta(seconds=1))
+    first = _sign_in(operator)
+    rotated = _refresh(first["refresh"]).json()
+    sibling = RefreshToken.for_user(operator)
+    sibling[tokens.SIGN_IN_CLAIM] = _claims(first["refresh"])[tokens.SIGN_IN_CLAIM]
+
+    # when: signed out, and past the lifetime of the access tokens
+    _signed_out(rotated, operator, "refresh")
+    time.sleep(2.5)
+
+    # then
+    for refresh in (first["refresh"], rotated["refresh"], str(sibling)):
+        assert_error(_refresh(refresh), 401)
+    assert_error(_api(str(sibling.access_token)), 401, "token_revoked")
 
 
 def test_tokens_name_their_audience_and_issuer(operator):
