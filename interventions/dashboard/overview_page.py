@@ -1,10 +1,10 @@
 """The overview page (dashboard:overview): the figures of interventions.dashboard.overview as
 numbers, tables and server-drawn bar charts; `?part=figures` is what its live element reloads."""
 
-from django.contrib.auth.decorators import login_required
 from django.shortcuts import render
 from django.utils import timezone
 
+from accounts.sessions import dashboard_login_required
 from interventions.dashboard.charts import Bar, bar_chart
 from interventions.dashboard.overview import LEADERBOARD_DAYS, Overview, overview_for
 from workflows.formats import usd
@@ -13,7 +13,7 @@ RUN_TONES = {"RUNNING": "info", "WAITING": "warn", "COMPLETED": "ok", "FAILED": 
 PRIORITY_TONES = {"urgent": "bad", "high": "warn", "normal": "info"}
 
 
-@login_required
+@dashboard_login_required
 def overview(request):
     figures = overview_for(user=request.user)
     context = {

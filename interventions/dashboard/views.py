@@ -3,11 +3,11 @@ their live parts (`?part=`) reload when the page's socket reports a change. Acts
 services as the API, so audit entries, run events and conflicts are the API's."""
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
+from accounts.sessions import dashboard_login_required
 from config.errors import Conflict, InvalidInput, NotFound
 from interventions import selectors, services
 from interventions.api.serializers import CommentInput, DelegateInput, QueueQuery, ResolveInput
@@ -19,7 +19,7 @@ DONE = {"claim": "Claimed: it is yours until you release or answer it.",
         "comment": "Comment added.", "resolve": "Answer recorded."}  # fmt: skip
 
 
-@login_required
+@dashboard_login_required
 def queue(request):
     query = QueueQuery(data=request.GET)
     valid = query.is_valid()
@@ -36,7 +36,7 @@ def queue(request):
     return render(request, "dashboard/queue.html", context)
 
 
-@login_required
+@dashboard_login_required
 @require_http_methods(["GET", "POST"])
 def intervention(request, intervention_id):
     try:

@@ -2,11 +2,11 @@
 run. Views parse, check visibility (404 for what a user may not view) and render; a page's live
 parts reload themselves through `?part=`."""
 
-from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse
 from django.shortcuts import render
 from django.utils.http import urlencode
 
+from accounts.sessions import dashboard_login_required
 from config.errors import NotFound
 from workflows import selectors
 from workflows.dashboard.listing import RunsFilter, runs_page, workflow_choices
@@ -24,7 +24,7 @@ def _run_visible(user, run_id):
         raise Http404(exc.message) from exc
 
 
-@login_required
+@dashboard_login_required
 def runs(request):
     filters = RunsFilter.from_query(request.GET)
     shown = {"status": filters.status, "workflow": filters.workflow, "before": filters.before}
@@ -39,7 +39,7 @@ def runs(request):
     return render(request, "dashboard/runs.html", context)
 
 
-@login_required
+@dashboard_login_required
 def run(request, run_id):
     run = _run_visible(request.user, run_id)
     part = request.GET.get("part")
@@ -61,7 +61,7 @@ def run(request, run_id):
     return render(request, template, context)
 
 
-@login_required
+@dashboard_login_required
 def run_panel(request, run_id, name):
     """One plug-in panel about a run, as its live element reloads it."""
     run = _run_visible(request.user, run_id)
