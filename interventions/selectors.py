@@ -4,9 +4,9 @@ others do not exist for them), and who among those may act on one."""
 from django.contrib.auth.models import Group
 from django.db.models import Q
 
-from accounts.roles import ADMIN, OPERATOR, PILOT
+from accounts.roles import ADMIN, OPERATOR, PILOT, ROLE_PERMISSIONS
 from config.errors import NotFound
-from interventions.models import ACTIVE, Intervention
+from interventions.models import ACTIVE, Intervention, InterventionComment
 from workflows.engine import api
 
 _RELATED = ("assignee", "group", "claimed_by", "resolved_by")
@@ -75,3 +75,24 @@ def acts_on_any(user) -> bool:
 
 def group_named(name: str | None) -> Group | None:
     return Group.objects.filter(name=name).first() if name else None
+
+
+def groups_offered(user) -> list[str]:
+    """The candidate groups a queue filter offers `user`: their own, or, to those who govern,
+    every group (roles are groups too, and not candidate groups)."""
+    groups = Group.objects.exclude(name__in=ROLE_PERMISSIONS)
+    if not governs(user):
+        groups = groups.filter(pk__in=user.groups.values("pk"))
+    return list(groups.order_by("name").values_list("name", flat=True))
+
+
+def group_members(group: Group | None, *, limit: int) -> list[str]:
+    """The usernames of the first `limit` members of `group`, by name."""
+    if group is None:
+        return []
+    return list(group.user_set.order_by("username").values_list("username", flat=True)[:limit])
+
+
+def intervention_comments(intervention: Intervention) -> list[InterventionComment]:
+    """Its comments, oldest first, with their authors."""
+    return list(intervention.comments.select_related("author"))

@@ -1,16 +1,15 @@
 """What the queue and intervention pages show, read through the interventions' selectors and
 the engine's door (the run), so the pages see exactly what the API lets the user see."""
 
-from django.contrib.auth.models import Group
 from django.utils import timezone
 
-from accounts.roles import ROLE_PERMISSIONS
 from interventions import selectors
 from interventions.dashboard.display import PRIORITY_BADGE, due_text
 from interventions.models import Intervention, InterventionType, Status
 from workflows.engine import api
 
 QUEUE_PAGE = 100  # rows shown; the rest are counted, so a queue of 10,000 renders as fast
+DELEGATES_OFFERED = 50
 # What a row shows: not the documents (context, form, resolution), nor whole users.
 _ROW_FIELDS = ("id", "workflow", "step_id", "type", "priority", "status", "prompt", "due_at",
                "assignee__username", "group__name", "claimed_by__username")  # fmt: skip
@@ -38,10 +37,8 @@ def queue_context(*, user, type=None, group=None, assignee_me=False) -> dict:
     }
 
 
-def queue_filter_choices() -> dict:
-    groups = Group.objects.exclude(name__in=ROLE_PERMISSIONS).order_by("name")
-    return {"types": InterventionType.values,
-            "groups": list(groups.values_list("name", flat=True))}  # fmt: skip
+def queue_filter_choices(*, user) -> dict:
+    return {"types": InterventionType.values, "groups": selectors.groups_offered(user)}
 
 
 def intervention_context(*, user, intervention: Intervention) -> dict:
@@ -54,6 +51,10 @@ def intervention_context(*, user, intervention: Intervention) -> dict:
     active = intervention.is_active and may_act
     name = user.get_username()
     approved = any(approval["by"] == name for approval in intervention.approvals)
+    # whom the delegate field suggests: the candidate group's members (the service checks)
+    delegates = []
+    if active and overrules:
+        delegates = selectors.group_members(intervention.group, limit=DELEGATES_OFFERED)
     return {
         "item": intervention,
         "may_act": may_act,
@@ -63,8 +64,8 @@ def intervention_context(*, user, intervention: Intervention) -> dict:
         "approved_already": approved,
         "can_delegate": active and overrules,
         "held_by_other": held_by_other,
-        "comments": list(intervention.comments.select_related("author")),
-        "delegates": _members(intervention.group) if active and overrules else [],
+        "comments": selectors.intervention_comments(intervention),
+        "delegates": delegates,
     }
 
 
@@ -73,13 +74,6 @@ def run_context(*, user, intervention: Intervention) -> dict:
     run = api.run_visible(user=user, run_id=intervention.run_id, with_steps=True)
     steps = [step for step in run.steps_first if step.step_id != intervention.step_id]
     return {"run": run, "steps": steps}
-
-
-def _members(group) -> list[str]:
-    """Whom the delegate field suggests: the candidate group's members (the service checks)."""
-    if group is None:
-        return []
-    return list(group.user_set.order_by("username").values_list("username", flat=True)[:50])
 
 
 def _shown(intervention: Intervention, now) -> None:

@@ -32,7 +32,7 @@ def queue(request):
     context["part_url"] = _with_part(request, "table")
     if request.GET.get("part") == "table":
         return render(request, "dashboard/_queue_table.html", context)
-    context.update(pages.queue_filter_choices(), bad_filter=not valid)
+    context.update(pages.queue_filter_choices(user=request.user), bad_filter=not valid)
     return render(request, "dashboard/queue.html", context)
 
 

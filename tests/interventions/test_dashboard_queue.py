@@ -5,6 +5,7 @@ import re
 from datetime import timedelta
 
 import pytest
+from django.contrib.auth.models import Group
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -167,3 +168,14 @@ def test_the_queue_renders_in_a_bounded_number_of_queries_however_long_it_is(
     few, more, many = queries(50), queries(QUEUE_PAGE + 50), queries(500)
 
     assert few <= more == many <= 12  # a full page adds the count of the rest, once
+
+
+def test_the_group_filter_offers_a_pilot_only_their_own_groups(pilot, make_user, operator):
+    Group.objects.create(name="finance")
+    groups = re.compile(r'<option value="([^"]+)" >')
+
+    mine = groups.findall(page(pilot).split('id="filter-group"')[1].split("</select>")[0])
+    everyone = groups.findall(page(operator).split('id="filter-group"')[1].split("</select>")[0])
+
+    assert mine == ["legal"]
+    assert {"finance", "legal"} <= set(everyone) and "pilot" not in everyone
