@@ -96,3 +96,9 @@ def group_members(group: Group | None, *, limit: int) -> list[str]:
 def intervention_comments(intervention: Intervention) -> list[InterventionComment]:
     """Its comments, oldest first, with their authors."""
     return list(intervention.comments.select_related("author"))
+
+
+def interventions_active_of_run(*, run_id) -> list[tuple[int, object, str]]:
+    """(step_run_id, id, type) of the run's open and claimed interventions, oldest first."""
+    active = Intervention.objects.filter(run_id=run_id, status__in=ACTIVE).order_by("created_at")
+    return list(active.values_list("step_run_id", "pk", "type"))

@@ -102,6 +102,14 @@ def run_get_visible(*, user, run_id, with_steps: bool = False) -> Run:
 CHILDREN_SHOWN = 50  # a run page lists a run's first child runs
 
 
+def run_parent_visible(*, run: Run, user) -> Run | None:
+    """The run's parent, if it has one `user` may view."""
+    if run.parent_run_id is None:
+        return None
+    parents = runs_visible_to(user).select_related("workflow")
+    return parents.filter(pk=run.parent_run_id).first()
+
+
 def run_children(*, run: Run, user=None) -> list[Run]:
     """The first CHILDREN_SHOWN child runs `run` started, oldest first: only those `user` may
     view when a user is given (a child may be of a workflow they may not view)."""
@@ -125,3 +133,17 @@ def run_steps(*, run: Run):
 def run_events_after(*, run: Run, after: int, limit: int) -> list[RunEvent]:
     """Up to `limit` events of the run with seq > `after`, in order."""
     return list(RunEvent.objects.filter(run=run, seq__gt=after).order_by("seq")[:limit])
+
+
+def run_step_runs_first(*, run: Run, limit: int) -> tuple[list[StepRun], int]:
+    """The run's first `limit` step runs in the order they were created (without their input,
+    claim and bookkeeping), and how many it has in all."""
+    step_runs = StepRun.objects.filter(run=run).order_by("created_at", "id")
+    shown = list(step_runs.defer("input", "claim", "task_id", "worker", "reserved_usd")[:limit])
+    return shown, len(shown) if len(shown) < limit else step_runs.count()
+
+
+def run_events_latest(*, run: Run, limit: int) -> list[RunEvent]:
+    """The run's latest `limit` events, oldest of them first."""
+    latest = RunEvent.objects.filter(run=run).order_by("-seq")[:limit]
+    return list(latest)[::-1]

@@ -1,13 +1,13 @@
-"""What a run's dashboard page shows beyond the run itself: its step runs as a timeline (each
-with the child run it started and the links plug-ins add), its parent and child runs, and its
-latest events. Everything is read afresh from the database on each (re)load."""
+"""What a run's dashboard page makes of its step runs: a timeline, each with the child run it
+started and the links plug-ins add. Everything is read afresh, through the selectors, on each
+(re)load."""
 
 from dataclasses import dataclass
 
 from workflows import selectors
 from workflows.engine.holds import ESCALATED
 from workflows.engine.registry import step_links
-from workflows.models import Run, RunEvent, StepRun, StepStatus
+from workflows.models import Run, StepRun, StepStatus
 
 STEP_RUNS_SHOWN = 200
 EVENTS_SHOWN = 100
@@ -48,22 +48,10 @@ def _superseding(step_runs: list[StepRun]) -> dict[int, int]:
     return replaced
 
 
-def run_parent(*, run: Run, user) -> Run | None:
-    """The run's parent, if it has one the user may view."""
-    if run.parent_run_id is None:
-        return None
-    parents = selectors.runs_visible_to(user).select_related("workflow")
-    return parents.filter(pk=run.parent_run_id).first()
-
-
 def run_timeline(*, run: Run, user, children: list[Run]) -> tuple[list[StepRow], int]:
     """The run's first STEP_RUNS_SHOWN step runs in the order they were created, and how many
     it has in all; `children` are its child runs the user may view (selectors.run_children)."""
-    step_runs = StepRun.objects.filter(run=run).order_by("created_at", "id")
-    shown = list(
-        step_runs.defer("input", "claim", "task_id", "worker", "reserved_usd")[:STEP_RUNS_SHOWN]
-    )
-    total = len(shown) if len(shown) < STEP_RUNS_SHOWN else step_runs.count()
+    shown, total = selectors.run_step_runs_first(run=run, limit=STEP_RUNS_SHOWN)
     child_of = {child.parent_step_run_id: child for child in children}
     links: dict[int, list[tuple[str, str]]] = {}
     for plugin_links in step_links():
@@ -77,9 +65,3 @@ def run_timeline(*, run: Run, user, children: list[Run]) -> tuple[list[StepRow],
         for sr in shown
     ]  # fmt: skip
     return rows, total
-
-
-def run_events_latest(*, run: Run) -> list[RunEvent]:
-    """The run's latest EVENTS_SHOWN events, oldest of them first."""
-    latest = RunEvent.objects.filter(run=run).order_by("-seq")[:EVENTS_SHOWN]
-    return list(latest)[::-1]

@@ -11,7 +11,7 @@ from config.errors import NotFound
 from workflows import selectors
 from workflows.dashboard.listing import RunsFilter, runs_page, workflow_choices
 from workflows.dashboard.panels import panel_body, panel_find
-from workflows.dashboard.run_page import run_events_latest, run_parent, run_timeline
+from workflows.dashboard.run_page import EVENTS_SHOWN, run_timeline
 from workflows.models import RunStatus
 
 RUN_PARTS = ("summary", "steps", "links", "events")
@@ -54,9 +54,9 @@ def run(request, run_id):
         rows, total = run_timeline(run=run, user=request.user, children=context["children"])
         context |= {"step_rows": rows, "step_runs_total": total}
     if part in (None, "links"):
-        context["parent"] = run_parent(run=run, user=request.user)
+        context["parent"] = selectors.run_parent_visible(run=run, user=request.user)
     if part in (None, "events"):
-        context["events"] = run_events_latest(run=run)
+        context["events"] = selectors.run_events_latest(run=run, limit=EVENTS_SHOWN)
     template = "dashboard/run.html" if part is None else f"dashboard/parts/run_{part}.html"
     return render(request, template, context)
 
