@@ -2,8 +2,12 @@
 
 from django.contrib.auth.views import LoginView
 from django.shortcuts import redirect
+from django.utils.decorators import method_decorator
+
+from accounts.lockout import sign_in_rate_limited
 
 
+@method_decorator(sign_in_rate_limited, name="dispatch")
 class SignInView(LoginView):
     template_name = "accounts/login.html"
     redirect_authenticated_user = True

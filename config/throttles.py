@@ -1,12 +1,14 @@
-"""The API's rate limits: per signed-in user, per client address, per scope (the token views),
-and one for everyone together. They fail open: when their cache (Redis) cannot be reached, a
-request is let through (and the outage logged) rather than answered with an error."""
+"""The API's rate limits: per signed-in user, per client address, per scope (the token views, and
+the sign-in pages in the same buckets), and one for everyone together. They fail open: when
+their cache (Redis) cannot be reached, a request is let through (and the outage logged) rather
+than answered with an error."""
 
 import ipaddress
 import logging
 import time
 
 import redis
+from django.core.cache import cache as default_cache
 from rest_framework import throttling
 
 logger = logging.getLogger(__name__)
@@ -47,10 +49,45 @@ class ScopedRateThrottle(_FailOpen, throttling.ScopedRateThrottle):
     pass
 
 
+class SignInRateThrottle(_FailOpen, throttling.SimpleRateThrottle):
+    """The token views' `auth` rate, per client address, for the sign-in pages: in the token
+    views' buckets, so an address has one rate across the API's sign-in and the pages'."""
+
+    scope = "auth"
+
+    def get_cache_key(self, request, view):
+        # ScopedRateThrottle's key for a caller not signed in, as a sign-in's caller is not.
+        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+
+
+class FixedWindow:
+    """A count under `name` per fixed window of `duration_s` seconds (the current one): an
+    atomic increment (Redis INCR) on a key that expires with its window, so any number of web
+    processes share it."""
+
+    def __init__(self, name: str, duration_s: int, cache=default_cache):
+        now = time.time()
+        window = int(now // duration_s)
+        self.key = f"{name}:{window}"
+        self.wait_s = (window + 1) * duration_s - now  # until the window ends
+        self._timeout = duration_s + 1
+        self._cache = cache
+
+    def add(self) -> int:
+        """Count one more; return the window's count."""
+        self._cache.add(self.key, 0, self._timeout)
+        try:
+            return self._cache.incr(self.key)
+        except ValueError:  # the window's key expired between the two calls
+            self._cache.add(self.key, 1, self._timeout)
+            return 1
+
+    def count(self) -> int:
+        return self._cache.get(self.key, 0)
+
+
 class _GlobalCount(throttling.SimpleRateThrottle):
-    """One counter per fixed window for every request of every client: an atomic increment
-    (Redis INCR) on a key that expires with its window, so any number of web processes share it.
-    """
+    """One counter per fixed window for every request of every client."""
 
     scope = "global"
 
@@ -60,17 +97,10 @@ class _GlobalCount(throttling.SimpleRateThrottle):
     def allow_request(self, request, view):
         if self.rate is None:
             return True
-        now = time.time()
-        window = int(now // self.duration)
-        key = self.cache_format % {"scope": self.scope, "ident": window}
-        self.cache.add(key, 0, self.duration + 1)
-        try:
-            count = self.cache.incr(key)
-        except ValueError:  # the window's key expired between the two calls
-            self.cache.add(key, 1, self.duration + 1)
-            count = 1
-        self.wait_s = (window + 1) * self.duration - now
-        return count <= self.num_requests
+        name = self.cache_format % {"scope": self.scope, "ident": "all"}
+        window = FixedWindow(name, self.duration, self.cache)
+        self.wait_s = window.wait_s
+        return window.add() <= self.num_requests
 
     def wait(self):
         return self.wait_s

@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.permissions import IsAuthenticated
 
 from accounts.api.auth import SignOutView, TokenObtainView, TokenRefreshView
+from accounts.lockout import sign_in_rate_limited
 from accounts.views import SignInView, home
 from config import health, metrics
 
@@ -38,6 +39,7 @@ urlpatterns = [
     path("login/", SignInView.as_view(), name="login"),
     path("logout/", LogoutView.as_view(), name="logout"),
     path("dashboard/", include((dashboard, "dashboard"))),
+    path("admin/login/", sign_in_rate_limited(admin.site.login)),  # before the admin's own
     path("admin/", admin.site.urls),
     path("api/", include((api, "api"))),
     path("healthz", health.healthz, name="healthz"),

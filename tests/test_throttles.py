@@ -1,6 +1,6 @@
 """Rate limits nobody can dodge: the client address comes from NUM_PROXIES, not from whatever
-X-Forwarded-For a client sends; the token views have a scope of their own; and one counter
-limits everyone together."""
+X-Forwarded-For a client sends; the token views and the sign-in pages have a scope of their
+own; and one counter limits everyone together."""
 
 import pytest
 import redis
@@ -78,6 +78,26 @@ def test_the_token_views_have_a_tighter_limit_of_their_own(rates):
     assert statuses == [401, 401]
     assert_error(refresh, 429, "throttled")
     assert _sign_in(address="10.0.0.2").status_code == 401  # another address, another bucket
+
+
+@pytest.mark.parametrize("path", ["/login/", "/admin/login/"])
+def test_the_sign_in_pages_share_the_token_views_limit_per_address(rates, client, path):
+    rates(auth="3/hour")
+
+    def sign_in(username, address="10.0.0.1"):
+        body = {"username": username, "password": "wrong"}
+        return client.post(path, body, REMOTE_ADDR=address)
+
+    # a password spray: another username each time
+    statuses = [sign_in(f"user{n}").status_code for n in range(2)] + [_sign_in().status_code]
+    refused = sign_in("user9")
+
+    assert statuses == [200, 200, 401]
+    assert refused.status_code == 429
+    assert "Too many sign-in attempts from this address" in refused.content.decode()
+    assert int(refused["Retry-After"]) >= 1
+    assert client.get(path).status_code == 200  # the page itself still shows
+    assert sign_in("user9", address="10.0.0.2").status_code == 200  # another address's bucket
 
 
 def test_the_global_limit_trips_across_users(rates, make_user):

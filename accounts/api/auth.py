@@ -33,7 +33,9 @@ class TokenObtainView(_TokenView):
     @extend_schema(
         summary="A JWT pair (access, refresh) for a username and password",
         description="Repeated failures for one username from one address lock both out for "
-        "a while (429, code locked_out), the right password included.",
+        "a while, and more from any addresses lock the username out until the clock hour ends "
+        "(429, code locked_out), the right password included. Each address has a rate of its "
+        "own across the sign-ins (429, code throttled).",
         request=CREDENTIALS,
         responses={200: PAIR, **api_errors(400, 401, 429)},
     )

@@ -137,8 +137,12 @@ AUTH_PASSWORD_VALIDATORS = [
 # Sign-in lockout (django-axes) on the API's token view, the dashboard's and the admin's sign-in:
 # AXES_FAILURE_LIMIT wrong passwords for one username from one address lock that pair out for
 # AXES_COOLOFF_MINUTES (429), the right password included; each attempt while locked out starts
-# the cool-off again, and a success clears the count.
+# the cool-off again, and a success clears the count. And AXES_USERNAME_FAILURE_LIMIT failures
+# for one username from any addresses in a clock hour lock the username out until the hour ends
+# (accounts.lockout.AxesHandler). The sign-in pages' POSTs share the token views' `auth` rate.
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_USERNAME_FAILURE_LIMIT = env.int("AXES_USERNAME_FAILURE_LIMIT", default=20)
+AXES_HANDLER = "accounts.lockout.AxesHandler"
 AXES_COOLOFF_TIME = timedelta(minutes=env.float("AXES_COOLOFF_MINUTES", default=15))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
@@ -264,7 +268,7 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {
         "user": env("API_THROTTLE_USER", default="6000/min"),  # each signed-in user
         "anon": env("API_THROTTLE_ANON", default="60/min"),  # each address, signed out
-        "auth": env("API_THROTTLE_AUTH", default="30/min"),  # token views, each address
+        "auth": env("API_THROTTLE_AUTH", default="30/min"),  # sign-ins, each address
         "global": env("API_THROTTLE_GLOBAL", default="60000/min"),  # everyone together
     },
     # The client address throttles and lockouts count by: REMOTE_ADDR with 0 (a client could

@@ -32,3 +32,4 @@ REST_FRAMEWORK = {
     },
 }
 AXES_FAILURE_LIMIT = 1000  # tests of the lockout lower it
+AXES_USERNAME_FAILURE_LIMIT = 1_000_000  # its count outlives test databases (Redis)

@@ -1,9 +1,11 @@
-"""Guessing passwords locks the username out from that address (django-axes), on the API's token
-view, the dashboard's sign-in and the admin's: 429, the right password included, audited."""
+"""Guessing passwords locks the username out from that address (django-axes), and from every
+address after more failures from any, on the API's token view, the dashboard's sign-in and the
+admin's: 429, the right password included, audited."""
 
 from datetime import timedelta
 
 import pytest
+import redis
 from axes.models import AccessAttempt
 from rest_framework.test import APIClient
 
@@ -13,11 +15,17 @@ from tests.workflows.test_api import assert_error
 pytestmark = pytest.mark.django_db
 
 LIMIT = 3
+USERNAME_LIMIT = 10  # above the LIMIT + 5 one address tries below
 
 
 @pytest.fixture(autouse=True)
 def low_limit(settings):
     settings.AXES_FAILURE_LIMIT = LIMIT
+    settings.AXES_USERNAME_FAILURE_LIMIT = USERNAME_LIMIT
+    # The username counts live in Redis, which outlives test databases.
+    cache = redis.Redis.from_url(settings.REDIS_URL)
+    for key in cache.scan_iter("*sign-in-failures:*"):
+        cache.delete(key)
 
 
 def _token(username, password, address="10.0.0.1", **headers):
@@ -117,3 +125,48 @@ def test_an_unknown_username_is_locked_out_and_audited_alike():
 
     assert_error(_token("nobody", "wrong"), 429, "locked_out")
     assert AuditEntry.objects.get(action="auth.lockout").object_id == "nobody"
+
+
+def _spray(username, failures, path=None, client=None) -> list[int]:
+    """`failures` wrong passwords for `username`, each from an address of its own: statuses."""
+    addresses = [f"10.1.0.{n}" for n in range(failures)]
+    if path:
+        return [_page(client, path, username, "wrong", a).status_code for a in addresses]
+    return [_token(username, "wrong", a).status_code for a in addresses]
+
+
+def test_failures_from_many_addresses_lock_the_username_out_from_all(operator, make_user):
+    statuses = _spray(operator.username, USERNAME_LIMIT - 1)
+
+    locking = _token(operator.username, "wrong", address="10.2.0.1")
+    right = _token(operator.username, "pw", address="10.2.0.2")
+
+    assert statuses == [401] * (USERNAME_LIMIT - 1)
+    for response in (locking, right):
+        error = assert_error(response, 429, "locked_out")
+        assert error["message"].startswith("Too many failed sign-ins for this account.")
+        assert 1 <= error["details"]["retry_after_s"] <= 3600
+    assert _token(make_user().username, "pw", address="10.2.0.2").status_code == 200
+
+
+def test_a_username_lockout_leaves_one_audit_entry(operator):
+    _spray(operator.username, USERNAME_LIMIT + 3)
+
+    entry = AuditEntry.objects.get(action="auth.lockout")
+
+    assert (entry.object_id, entry.after["scope"], entry.after["failures"]) == (
+        str(operator.pk), "username", USERNAME_LIMIT,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("path", ["/login/", "/admin/login/"])
+def test_the_sign_in_pages_lock_a_sprayed_username_out_from_every_address(client, path, make_user):
+    admin = make_user("admin", superuser=True)
+    _spray(admin.username, USERNAME_LIMIT, path=path, client=client)
+
+    response = _page(client, path, admin.username, "pw", address="10.2.0.1")
+
+    assert response.status_code == 429
+    assert "Too many failed sign-ins for this account. Try again in" in response.content.decode()
+    assert "ask an administrator" not in response.content.decode()
+    assert "_auth_user_id" not in client.session
