@@ -2,6 +2,8 @@
 lists the privileged services; a service added without an entry fails here."""
 
 import pytest
+import redis
+from django.conf import settings
 from django.contrib.auth import authenticate
 from django.contrib.auth.models import Group
 from django.test import RequestFactory, override_settings
@@ -115,6 +117,16 @@ def _locked_out(user) -> None:
             authenticate(RequestFactory().post("/login/"), username=user.username, password="no")
 
 
+def _username_locked_out(user) -> None:
+    cache = redis.Redis.from_url(settings.REDIS_URL)  # its counts outlive test databases
+    for key in cache.scan_iter("*sign-in-failures:*"):
+        cache.delete(key)
+    with override_settings(AXES_USERNAME_FAILURE_LIMIT=2):
+        for n in range(2):
+            request = RequestFactory().post("/login/", REMOTE_ADDR=f"10.9.0.{n}")
+            authenticate(request, username=user.username, password="no")
+
+
 # action -> (setup returning what the act needs, the act)
 PRIVILEGED = {
     "workflow.publish": (lambda u: None, lambda u, _: workflow_create(source=FLOW, created_by=u)),
@@ -171,6 +183,10 @@ PRIVILEGED = {
     "intervention.cancel": (_intervention, lambda u, i: api.run_cancel(run_id=i.run_id, by=u)),
     "intervention.expire": (_overdue, lambda u, i: interventions_expire_due()),
     "auth.lockout": (lambda u: None, lambda u, _: _locked_out(u)),
+    "auth.lockout (username, from any address)": (
+        lambda u: None,
+        lambda u, _: _username_locked_out(u),
+    ),
     "permission.grant": (
         _workflow,
         lambda u, w: assign_perm("view_workflow", Group.objects.get(name="viewer"), w),
