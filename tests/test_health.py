@@ -1,10 +1,14 @@
 """Liveness and readiness probes: anyone learns ok / not ok, observers (staff, the metrics
 token) what fails and why."""
 
+import socket
+
 import pytest
 from django.test import Client
 
 from config import health
+
+HOST = socket.gethostname()  # a worker's node name is <name>@<host>
 
 
 @pytest.fixture
@@ -22,24 +26,9 @@ def test_healthz_is_200_without_touching_the_database(client):
 
 
 @pytest.mark.django_db
-def test_readyz_is_503_naming_redis_when_it_does_not_answer(staff, settings, monkeypatch):
-    settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens on port 1
-    monkeypatch.setattr(health, "_worker", lambda timeout: {"workers": ["stub@host"]})
-
-    response = staff.get("/readyz")
-
-    body = response.json()
-    assert response.status_code == 503
-    assert body["status"] == "unavailable"
-    assert body["failing"] == ["redis"]
-    assert body["checks"]["redis"]["ok"] is False
-    assert "Connection" in body["checks"]["redis"]["error"]
-    assert body["checks"]["database"] == {"ok": True}
-
-
-@pytest.mark.django_db
 def test_readyz_is_503_naming_the_worker_when_none_answers(staff, settings):
-    # Runs before the module's worker starts (the celery_worker fixture is module-scoped).
+    # The one case without a worker: it runs before the module's worker starts (the
+    # celery_worker fixture is module-scoped), as every test that needs a live one comes after.
     settings.READYZ_TIMEOUT_S = 0.3
 
     response = staff.get("/readyz")
@@ -64,29 +53,6 @@ def test_readyz_is_503_naming_broker_and_worker_when_the_broker_is_down(staff, m
 
 
 @pytest.mark.django_db
-def test_anonymous_callers_learn_only_that_it_is_not_ready(client, settings, monkeypatch):
-    settings.REDIS_URL = "redis://127.0.0.1:1/0"
-    monkeypatch.setattr(health, "_worker", lambda timeout: {"workers": ["celery@secret-node"]})
-
-    response = client.get("/readyz")
-
-    assert response.status_code == 503
-    assert response.json() == {"status": "unavailable"}
-
-
-@pytest.mark.django_db
-def test_the_metrics_token_shows_the_details(client, settings, monkeypatch):
-    settings.METRICS_TOKEN = "scrape-me"
-    monkeypatch.setattr(health, "_worker", lambda timeout: {"workers": ["celery@node"]})
-
-    wrong = client.get("/readyz", HTTP_AUTHORIZATION="Bearer guessed")
-    right = client.get("/readyz", HTTP_AUTHORIZATION="Bearer scrape-me")
-
-    assert wrong.json() == {"status": "ok"}
-    assert right.json()["checks"]["worker"] == {"ok": True, "workers": ["celery@node"]}
-
-
-@pytest.mark.django_db
 def test_readyz_skips_the_worker_when_not_required(staff, settings):
     settings.READYZ_REQUIRE_WORKER = False
 
@@ -96,7 +62,43 @@ def test_readyz_skips_the_worker_when_not_required(staff, settings):
     assert "worker" not in response.json()["checks"]
 
 
-# Last in the module: the worker it starts lives until the module ends.
+# From here on, the module's real worker (started by the first test that asks for it) answers.
+@pytest.mark.django_db
+def test_readyz_is_503_naming_redis_when_it_does_not_answer(staff, settings, celery_worker):
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens on port 1; the broker does
+
+    response = staff.get("/readyz")
+
+    body = response.json()
+    assert response.status_code == 503
+    assert body["status"] == "unavailable"
+    assert body["failing"] == ["redis"]
+    assert body["checks"]["redis"]["ok"] is False
+    assert "Connection" in body["checks"]["redis"]["error"]
+    assert body["checks"]["database"] == {"ok": True}
+
+
+@pytest.mark.django_db
+def test_anonymous_callers_learn_only_that_it_is_not_ready(client, settings, celery_worker):
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"
+
+    response = client.get("/readyz")
+
+    assert response.status_code == 503
+    assert response.json() == {"status": "unavailable"}  # not the worker's node, nor the error
+
+
+@pytest.mark.django_db
+def test_the_metrics_token_shows_the_details(client, settings, celery_worker):
+    settings.METRICS_TOKEN = "scrape-me"
+
+    wrong = client.get("/readyz", HTTP_AUTHORIZATION="Bearer guessed")
+    right = client.get("/readyz", HTTP_AUTHORIZATION="Bearer scrape-me")
+
+    assert wrong.json() == {"status": "ok"}
+    assert right.json()["checks"]["worker"] == {"ok": True, "workers": [f"shared@{HOST}"]}
+
+
 @pytest.mark.django_db
 def test_readyz_is_200_when_database_redis_broker_and_a_worker_answer(staff, celery_worker):
     assert Client().get("/readyz").json() == {"status": "ok"}  # signed out: no details
