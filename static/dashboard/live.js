@@ -9,6 +9,12 @@
 // `detail.run` and `detail.run_status`; `detail.runs[<run id>]` and, for interventions'
 // events, `detail.interventions[<intervention id>]` are true for the objects in the batch. So
 // hx-trigger="live[detail.resync || detail.intervention] from:body".
+//
+// A part showing what a busy system changes all the time (aggregates, progress, cost) reloads
+// paced instead: <div hx-trigger="live-paced" data-live-on="run_cost step_completed"
+// data-live-gap-ms="3000"> gets `live-paced` when a batch sets one of the flags it names
+// (`resync` among them), at most once every gap and always once after the last such batch, so
+// it ends up current without reloading on every event.
 (function () {
   "use strict";
   const url = document.body.dataset.live;
@@ -33,6 +39,25 @@
       detail.interventions[payload.intervention] = true;
     }
   }
+
+  const paced = new WeakMap();  // element -> {last, timer}
+
+  function pace(detail) {
+    document.querySelectorAll("[data-live-on]").forEach(function (el) {
+      const wanted = el.dataset.liveOn.split(/\s+/).some(function (name) { return detail[name]; });
+      const state = paced.get(el) || { last: 0, timer: null };
+      paced.set(el, state);
+      if (!wanted || state.timer !== null) return;
+      const gapMs = Number(el.dataset.liveGapMs || 3000);
+      state.timer = setTimeout(function () {
+        state.timer = null;
+        state.last = Date.now();
+        htmx.trigger(el, "live-paced");
+      }, Math.max(0, state.last + gapMs - Date.now()));
+    });
+  }
+
+  document.body.addEventListener("live", function (event) { pace(event.detail); });
 
   function fire(events, resync) {
     if (batch === null) {

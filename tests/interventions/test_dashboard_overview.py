@@ -150,8 +150,9 @@ def test_the_page_shows_the_figures_as_text_and_svg_bar_charts(dataset, watcher,
     assert html.count('data-testid="leaderboard-row"') == 2
     assert 'data-pilot="ann"' in html and ">30 min 00 s<" in html and "50%" in html
     assert html.count('data-testid="overview-breach"') == 2
-    # the figures reload themselves (static/dashboard/overview.js paces the feed's events)
-    assert 'hx-trigger="overview-reload"' in html and "dashboard/overview.js" in html
+    # the figures reload themselves, paced (static/dashboard/live.js's live-paced)
+    assert 'hx-trigger="live-paced"' in html
+    assert 'data-live-on="resync run intervention" data-live-gap-ms="3000"' in html
     part = client.get(reverse("dashboard:overview"), {"part": "figures"}).content.decode()
     assert "<html" not in part and 'data-testid="overview-cost-today"' in part
 

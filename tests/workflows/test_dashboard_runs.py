@@ -133,6 +133,16 @@ def test_the_table_part_reloads_alone_with_the_same_filters(pilot_client, flows,
     assert 'data-testid="run-row"' in html and "<html" not in html and "<form" not in html
 
 
+def test_the_table_reloads_on_status_changes_at_once_and_on_progress_and_cost_paced(
+    pilot_client,
+):
+    html = pilot_client.get(reverse("dashboard:runs")).content.decode()
+
+    table = html.split('<div id="runs-table"')[1].split(">")[0]
+    assert "detail.run_status || detail.run_created] from:body, live-paced" in table
+    assert 'data-live-on="step_completed run_cost" data-live-gap-ms="3000"' in table
+
+
 @pytest.mark.parametrize("runs", [2, 40])
 def test_the_list_costs_a_bounded_number_of_queries_whatever_the_runs(
     pilot_client, flows, operator, runs, django_assert_max_num_queries
