@@ -15,6 +15,8 @@ import pytest
 import redis
 from django.conf import settings
 from django.contrib.auth.models import Group
+from django.core.management import CommandError
+from django.test import TransactionTestCase
 
 from workflows.engine.sweeps import steps_execute_due, steps_wake_due
 from workflows.models import RUN_TERMINAL, Run
@@ -209,6 +211,38 @@ def pgbouncer_running() -> PgBouncer:
             pytest.skip(message)
         _pgbouncer = PgBouncer(binary, settings.DATABASES["default"])
     return _pgbouncer
+
+
+FLUSH_ATTEMPTS = 3
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _flush_tried_again_after_a_deadlock():
+    """A transactional test ends with a flush: one TRUNCATE of every table, locking them one by
+    one. A live worker's sweep (or the browser tests' server) reading two of them in one
+    transaction meanwhile may deadlock with it, and PostgreSQL may end the flush: it then rolled
+    back whole, truncating nothing, so it is tried again."""
+    flush = TransactionTestCase._fixture_teardown
+
+    def flush_tried_again(test_case):
+        for attempt in range(1, FLUSH_ATTEMPTS + 1):
+            try:
+                return flush(test_case)
+            except CommandError as error:  # flush's, caused by Django's, caused by psycopg's
+                if not _caused_by_deadlock(error) or attempt == FLUSH_ATTEMPTS:
+                    raise
+
+    TransactionTestCase._fixture_teardown = flush_tried_again
+    yield
+    TransactionTestCase._fixture_teardown = flush
+
+
+def _caused_by_deadlock(error: BaseException | None) -> bool:
+    while error is not None:
+        if isinstance(error, psycopg.errors.DeadlockDetected):
+            return True
+        error = error.__cause__
+    return False
 
 
 @pytest.fixture(scope="session")
