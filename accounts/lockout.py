@@ -48,17 +48,16 @@ class AxesHandler(AxesDatabaseHandler):
     """
 
     def is_locked(self, request, credentials=None) -> bool:
-        if super().is_locked(request, credentials):
+        window = _username_window(get_client_username(request, credentials))
+        if window is not None and _safely(window.count) >= settings.AXES_USERNAME_FAILURE_LIMIT:
+            request.axes_username_locked_s = window.wait_s  # the 429 says which lock, how long
             return True
-        window = _username_window(request, credentials)
-        if window is None or _safely(window.count) < settings.AXES_USERNAME_FAILURE_LIMIT:
-            return False
-        request.axes_username_locked_s = window.wait_s
-        return True
+        return super().is_locked(request, credentials)
 
     def user_login_failed(self, sender, credentials: dict, request=None, **kwargs):
         super().user_login_failed(sender, credentials, request, **kwargs)
-        window = _username_window(request, credentials) if request is not None else None
+        username = get_client_username(request, credentials) if request is not None else None
+        window = _username_window(username)
         if window is None:
             return
         failures = _safely(window.add)
@@ -67,8 +66,17 @@ class AxesHandler(AxesDatabaseHandler):
         request.axes_locked_out = True
         request.axes_username_locked_s = window.wait_s
         if failures == settings.AXES_USERNAME_FAILURE_LIMIT:
-            _audit_lockout(request, get_client_username(request, credentials), failures,
-                           scope="username", cool_off_s=math.ceil(window.wait_s))  # fmt: skip
+            _audit_lockout(request, username, failures, scope="username",
+                           cool_off_s=math.ceil(window.wait_s))  # fmt: skip
+
+    def reset_attempts(self, *, ip_address=None, username=None, ip_or_username=False) -> int:
+        """Axes' reset (`manage.py axes_reset_username NAME`) ends the username's lockout too."""
+        window = _username_window(username)
+        if window is not None:
+            _safely(window.clear)
+        return super().reset_attempts(
+            ip_address=ip_address, username=username, ip_or_username=ip_or_username
+        )
 
 
 def locked_out(request) -> bool:
@@ -77,14 +85,14 @@ def locked_out(request) -> bool:
 
 
 def locked_out_error(request) -> LockedOut:
-    message, wait_s, _ = _lockout(request)
+    message, wait_s = _lockout(request)
     return LockedOut(wait=wait_s, detail=message)
 
 
 def lockout_page(request, original_response=None, credentials=None):
     """AXES_LOCKOUT_CALLABLE: the pages' lockout (the dashboard's and the admin's sign-in)."""
-    message, wait_s, unlockable = _lockout(request)
-    return _refusal_page(request, message, wait_s, unlockable=unlockable)
+    message, wait_s = _lockout(request)
+    return _refusal_page(request, message, wait_s, unlockable=True)
 
 
 def sign_in_rate_limited(view):
@@ -124,15 +132,14 @@ def _audit_lockout(request, username, failures: int, *, scope: str, cool_off_s: 
         )  # fmt: skip
 
 
-def _lockout(request) -> tuple[str, int, bool]:
-    """The lockout that refused the sign-in: its message, the seconds until it ends, and whether
-    an administrator can end it sooner (axes' lockouts are rows its admin page deletes)."""
+def _lockout(request) -> tuple[str, int]:
+    """The lockout that refused the sign-in: its message and the seconds until it ends."""
     username_s = getattr(request, "axes_username_locked_s", None)
     if username_s is None:
-        return MESSAGE, _cool_off_s(request), True
+        return MESSAGE, _cool_off_s(request)
     pair_failures = getattr(request, "axes_failures_since_start", 0)
     pair = pair_failures >= get_failure_limit(request, getattr(request, "axes_credentials", None))
-    return USERNAME_MESSAGE, max(math.ceil(username_s), _cool_off_s(request) if pair else 0), False
+    return USERNAME_MESSAGE, max(math.ceil(username_s), _cool_off_s(request) if pair else 0)
 
 
 def _refusal_page(request, message: str, wait_s: int, *, unlockable: bool = False):
@@ -142,17 +149,17 @@ def _refusal_page(request, message: str, wait_s: int, *, unlockable: bool = Fals
     return response
 
 
-def _username_window(request, credentials) -> FixedWindow | None:
-    username = get_client_username(request, credentials)
+def _username_window(username: str | None) -> FixedWindow | None:
     if not username:
         return None
     digest = hashlib.sha256(username.encode()).hexdigest()  # any text, any length: a fixed key
     return FixedWindow(f"sign-in-failures:{digest}", USERNAME_WINDOW_S)
 
 
-def _safely(count) -> int:
+def _safely(call):
+    """`call()`, or 0 (no failures counted) while the cache is unreachable."""
     try:
-        return count()
+        return call()
     except (redis.RedisError, OSError) as exc:
         logger.warning("username lockout not checked, the cache is unreachable: %s", exc)
         return 0

@@ -85,6 +85,9 @@ class FixedWindow:
     def count(self) -> int:
         return self._cache.get(self.key, 0)
 
+    def clear(self) -> None:
+        self._cache.delete(self.key)
+
 
 class _GlobalCount(throttling.SimpleRateThrottle):
     """One counter per fixed window for every request of every client."""
