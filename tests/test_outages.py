@@ -1,6 +1,6 @@
 """While PostgreSQL or Redis is unreachable the API answers in its JSON shape, not an HTML 500:
-a 503 with Retry-After for what needs the database; rate limits let requests through; /healthz
-stays 200. (Real services on ports where nothing listens.)"""
+a 503 with Retry-After for what needs the database; rate limits and the sign-in limits kept in
+Redis let requests through; /healthz stays 200. (Real services on ports where nothing listens.)"""
 
 import socket
 from contextlib import contextmanager
@@ -8,6 +8,7 @@ from contextlib import contextmanager
 import pytest
 from django.db import connection
 from django.test import Client
+from rest_framework.test import APIClient
 
 from tests.workflows.test_api import client_for
 
@@ -58,3 +59,16 @@ def test_with_redis_down_rate_limits_let_requests_through(operator, redis_down):
 
     assert response.status_code == 200
     assert Client().get("/healthz").status_code == 200
+
+
+@pytest.mark.django_db
+def test_with_redis_down_signing_in_and_refreshing_still_work(operator, redis_down):
+    credentials = {"username": operator.username, "password": "pw"}
+
+    pair = APIClient().post("/api/auth/token/", credentials, format="json")
+    refreshed = APIClient().post("/api/auth/token/refresh/", {"refresh": pair.json()["refresh"]},
+                                 format="json")  # fmt: skip
+    page = Client().post("/login/", credentials)
+
+    assert (pair.status_code, refreshed.status_code) == (200, 200)
+    assert page.status_code == 302

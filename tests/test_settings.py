@@ -69,11 +69,13 @@ def test_production_refuses_to_start_without(missing, given):
 def test_limits_lockouts_proxies_and_token_claims_come_from_the_environment():
     show = (
         "from django.conf import settings as s; r = s.REST_FRAMEWORK; j = s.SIMPLE_JWT; "
-        "print(s.AXES_FAILURE_LIMIT, s.AXES_COOLOFF_TIME.total_seconds(), r['NUM_PROXIES'], "
+        "print(s.AXES_FAILURE_LIMIT, s.AXES_USERNAME_FAILURE_LIMIT, "
+        "s.AXES_COOLOFF_TIME.total_seconds(), r['NUM_PROXIES'], "
         "r['DEFAULT_THROTTLE_RATES']['global'], r['DEFAULT_THROTTLE_RATES']['auth'], "
         "j['AUDIENCE'], j['ISSUER'])"
     )
-    env = {"AXES_FAILURE_LIMIT": "7", "AXES_COOLOFF_MINUTES": "2.5", "NUM_PROXIES": "2",
+    env = {"AXES_FAILURE_LIMIT": "7", "AXES_USERNAME_FAILURE_LIMIT": "13",
+           "AXES_COOLOFF_MINUTES": "2.5", "NUM_PROXIES": "2",
            "API_THROTTLE_GLOBAL": "9/s", "API_THROTTLE_AUTH": "8/min", "JWT_AUDIENCE": "aud-x",
            "JWT_ISSUER": "iss-x", "DJANGO_SETTINGS_MODULE": "config.settings.base",
            "DJANGO_ENV_FILE": "/dev/null"}  # fmt: skip
@@ -81,7 +83,7 @@ def test_limits_lockouts_proxies_and_token_claims_come_from_the_environment():
                             env={**os.environ, **env}, capture_output=True, text=True,
                             timeout=120)  # fmt: skip
     assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines()[-1] == "7 150.0 2 9/s 8/min aud-x iss-x"
+    assert result.stdout.splitlines()[-1] == "7 13 150.0 2 9/s 8/min aud-x iss-x"
 
 
 def test_production_refuses_to_sign_tokens_with_the_secret_key():
