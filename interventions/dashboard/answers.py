@@ -31,7 +31,22 @@ def answer_posted(intervention: Intervention, posted) -> tuple[dict, dict[str, s
         answer["output"], error = json_value(posted.get("output", ""))
         if error:
             errors["output"] = error
+    elif decision == "confirm" and _edited(intervention, posted.get("output")):
+        errors["output"] = EDITED
     return answer, errors
+
+
+EDITED = ("You edited the proposed output: submit the edit, or undo your changes to confirm it "
+          "as proposed.")  # fmt: skip
+
+
+def _edited(intervention: Intervention, raw: str | None) -> bool:
+    """Whether the correction's editor (when the form sent it) holds other than the proposal,
+    which confirming would silently drop."""
+    if raw is None:
+        return False
+    value, error = json_value(raw)
+    return bool(error) or value != intervention.context.get("proposed")
 
 
 def answer_form(intervention: Intervention, posted=None, errors=None) -> dict:
@@ -49,11 +64,10 @@ def answer_form(intervention: Intervention, posted=None, errors=None) -> dict:
     loose = errors_placed(fields, {key: message for key, message in errors.items()
                                    if key.startswith(WHOLE)})  # fmt: skip
     loose += [str(message) for key, message in errors.items() if not key.startswith(WHOLE)]
-    if posted is not None:
-        output = posted.get("output", "")
-    else:
-        output = _pretty(intervention.context.get("proposed"))
+    proposed = _pretty(intervention.context.get("proposed"))
+    output = posted.get("output", "") if posted is not None else proposed
     return {"decisions": decisions, "fields": fields, "output": output, "invalid": invalid,
+            "proposed": proposed,
             "output_error": output_error, "comment_error": comment_error, "loose_errors": loose,
             "comment": posted.get("comment", "") if posted is not None else "",
             "with_output": intervention.type in (InterventionType.CORRECTION,

@@ -82,8 +82,8 @@ def _perform(act: str, *, item, user, posted) -> None:
     API's input definitions (so the page has the API's limits)."""
     if act == "resolve":
         answer, errors = answer_posted(item, posted)
-        if errors:  # not even JSON: nothing goes to the service
-            raise InvalidInput("The answer holds what is not JSON.", details=errors)
+        if errors:  # not even JSON, or an edit confirming would drop: nothing is sent
+            raise InvalidInput("The answer cannot be sent as it is.", details=errors)
         answer = _input(ResolveInput, {k: v for k, v in answer.items() if v is not None})
         services.intervention_resolve(intervention_id=item.pk, user=user, **answer)
     elif act == "claim":

@@ -10,10 +10,10 @@ from django.test import Client
 from guardian.shortcuts import assign_perm
 
 from accounts.models import AuditEntry
-from interventions.models import Status
+from interventions.models import Intervention, Status
 from tests.interventions.conftest import waiting_on
 from tests.interventions.test_flows import APPROVAL, CORRECTED, ESCALATING, INPUT
-from workflows.models import RunEvent, RunStatus, StepRun
+from workflows.models import Run, RunEvent, RunStatus, StepRun
 
 pytestmark = pytest.mark.django_db
 FORMS = ('data-testid="answer-form"', 'data-testid="act-claim"', 'data-testid="delegate-form"',
@@ -206,11 +206,25 @@ def test_a_correction_is_edited_in_its_json_editor(start, drain, pilot):
 def test_a_correction_is_confirmed_as_proposed(start, drain, pilot):
     run, intervention = opened(start, drain, CORRECTED)
 
-    post(pilot, intervention, act="resolve", decision="confirm", output="not even json {")
+    post(pilot, intervention, act="resolve", decision="confirm", output=' "Dear sir"\n')
     drain()
 
     run.refresh_from_db()
     assert run.status == RunStatus.COMPLETED and step_output(run, "send") == "Dear sir"
+
+
+@pytest.mark.parametrize("output", ['"Dear madam"', "not even json {"])
+def test_confirming_a_correction_whose_output_was_edited_is_refused(start, drain, pilot, output):
+    run, intervention = opened(start, drain, CORRECTED)
+
+    response = post(pilot, intervention, act="resolve", decision="confirm", output=output)
+
+    assert response.status_code == 400
+    html = html_of(response)
+    assert 'data-field="output">You edited the proposed output: submit the edit' in html
+    assert "Dear madam" in html or "not even json {" in html  # the edit is kept, to submit
+    assert Intervention.objects.get(pk=intervention.pk).status == Status.OPEN
+    assert Run.objects.get(pk=run.pk).status == RunStatus.WAITING
 
 
 def test_an_editor_holding_no_json_says_so_and_submits_nothing(start, drain, pilot):
