@@ -59,8 +59,8 @@ def token_refresh(*, refresh: str) -> dict[str, str]:
     simplejwt's own refresh checks the blacklist, then blacklists with get_or_create: refreshes
     of one token at once all pass. Here the token is claimed first, by inserting its blacklist
     row: the unique constraint lets one insert through and fails the others (they wait for it).
-    Raises simplejwt's TokenError (401) for a token invalid, expired, used up or of a sign-in
-    that has ended, and AuthenticationFailed (401) for a user who may no longer sign in.
+    Raises simplejwt's TokenError (401) for a token invalid, expired or used up, and
+    AuthenticationFailed (401) for a sign-in that has ended or a user who may no longer sign in.
     """
     token = RefreshToken(refresh)
     # simplejwt's refresh looks the user up unguarded (a deleted one is a 500) and never compares
