@@ -15,6 +15,8 @@ from websockets.sync.client import ClientConnection, connect
 
 from config.asgi import application
 from tests.conftest import _free_port
+from workflows.engine.broadcast import groups_send
+from workflows.live_access import user_group
 
 RECEIVE_WITHIN_S = 5.0
 
@@ -41,9 +43,14 @@ def asgi_served():
 
 
 def session_cookie(user) -> str:
+    return signed_in(user)[1]
+
+
+def signed_in(user) -> tuple[Client, str]:
+    """A client signed in as `user`, and its session cookie for a socket of the same session."""
     client = Client()
     client.force_login(user)
-    return f"sessionid={client.cookies['sessionid'].value}"
+    return client, f"sessionid={client.cookies['sessionid'].value}"
 
 
 def ws_open(server: str, path: str, *, cookie=None, origin="http://127.0.0.1") -> ClientConnection:
@@ -69,3 +76,23 @@ def ws_events(socket: ClientConnection, within: float = RECEIVE_WITHIN_S) -> lis
         except TimeoutError:
             return events
         within = 0.5
+
+
+SENTINEL = "sentinel"
+
+
+def sentinel_send(*users) -> None:
+    """Send each user's sockets an event of type SENTINEL through their user group. Published
+    after what came before it, so it arrives after everything already published to them."""
+    groups_send([user_group(user.pk) for user in users],
+                {"type": "run.events", "events": [{"type": SENTINEL}]})  # fmt: skip
+
+
+def ws_until_sentinel(socket: ClientConnection) -> list[dict]:
+    """The events received before the sentinel (TimeoutError if it does not come)."""
+    events = []
+    while True:
+        for event in json.loads(socket.recv(timeout=RECEIVE_WITHIN_S))["events"]:
+            if event["type"] == SENTINEL:
+                return events
+            events.append(event)

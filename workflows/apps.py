@@ -6,7 +6,8 @@ class WorkflowsConfig(AppConfig):
 
     def ready(self):
         # Importing registers the built-in step kinds (and, through `tool`, the built-in tools).
-        from workflows import signals
+        from workflows import live_access, signals
         from workflows.steps import subworkflow, tool  # noqa: F401
 
         signals.connect()
+        live_access.connect()

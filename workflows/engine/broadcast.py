@@ -39,13 +39,22 @@ def broadcast(run_id: str, workflow_id: int, events: list[dict]) -> None:
     message = {"type": "run.events", "events": events}
     groups = (run_group(run_id), workflow_group(workflow_id), RUNS_GROUP)
     try:
-        if isinstance(layer, RedisPubSubChannelLayer):
-            _publish(layer, groups, message)
-        else:
-            for group in groups:
-                async_to_sync(layer.group_send)(group, message)
+        groups_send(groups, message)
     except Exception:
         logger.exception("broadcasting the events of run %s failed", run_id)
+
+
+def groups_send(groups, message: dict) -> None:
+    """Send `message` to each of `groups` now, from synchronous code (raises what the layer
+    raises)."""
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    if isinstance(layer, RedisPubSubChannelLayer):
+        _publish(layer, groups, message)
+    else:
+        for group in groups:
+            async_to_sync(layer.group_send)(group, message)
 
 
 def _publish(layer: RedisPubSubChannelLayer, groups, message: dict) -> None:
@@ -54,13 +63,14 @@ def _publish(layer: RedisPubSubChannelLayer, groups, message: dict) -> None:
     config = settings.CHANNEL_LAYERS["default"]["CONFIG"]
     prefix = config.get("prefix", "asgi")
     payload = layer.serialize(message)
-    pipeline = _redis(_host(config["hosts"][0])).pipeline(transaction=False)
+    pipeline = _redis(redis_url(config["hosts"][0])).pipeline(transaction=False)
     for group in groups:
         pipeline.publish(f"{prefix}__group__{group}", payload)
     pipeline.execute()
 
 
-def _host(host) -> str:
+def redis_url(host) -> str:
+    """The URL of a channels-redis host, which its CONFIG may give as a URL or as a dict."""
     return host if isinstance(host, str) else host["address"]
 
 
