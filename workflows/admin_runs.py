@@ -2,7 +2,7 @@
 readable timestamps, the steps as a table linking the child runs they started, and the Retry
 buttons of a failed run (the run's, and each failed step's in its row)."""
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
@@ -14,72 +14,38 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
 from config.errors import ChameleonError
+from workflows import formats
 from workflows.engine.api import run_retry
-from workflows.formats import age_words, brief_json, usd
+from workflows.formats import STATUS_TONES, age_words, brief_json, took_words, usd
 from workflows.models import Run, RunStatus, StepStatus
 from workflows.selectors import run_children, workflow_permits
 
 RETRY_FORM_ID = "chameleon-retry"  # the Retry form (templates/admin/workflows/run/change_form.html)
 
-# Text always says the status; the colour only helps the eye (and reads on white and dark).
-STATUS_COLOURS = {
-    "PENDING": "#6b7280",
-    "PLANNING": "#6b7280",
-    "RUNNING": "#1d4ed8",
-    "WAITING": "#b45309",
-    "COMPLETED": "#15803d",
-    "SUCCEEDED": "#15803d",
-    "SKIPPED": "#6b7280",
-    "CANCELLED": "#4b5563",
-    "FAILED": "#b91c1c",
-}
+# The admin has no dashboard stylesheet: each tone's colour, behind white text (4.5:1 or more).
+TONE_COLOURS = {"": "#6b7280", "info": "#1d4ed8", "warn": "#b45309", "ok": "#15803d",
+                "bad": "#b91c1c"}  # fmt: skip
+BADGE_STYLE = (
+    "background:{};color:#fff;padding:1px 8px;border-radius:9px;font-weight:600;white-space:nowrap"
+)
 
 
 def status_badge(status: str) -> str:
-    colour = STATUS_COLOURS.get(status, "#374151")
-    return format_html(
-        '<span class="chameleon-status" style="background:{};color:#fff;padding:1px 8px;'
-        'border-radius:9px;font-weight:600;white-space:nowrap">{}</span>',
-        colour,
-        status.capitalize(),
+    colour = TONE_COLOURS[STATUS_TONES.get(status, "")]
+    return formats.status_badge(
+        status, classes="chameleon-status", style=BADGE_STYLE.format(colour)
     )
 
 
 def when(moment: datetime | None) -> str:
-    """A timestamp as a person reads it: local date and time, and how long ago."""
+    """A moment as the dashboard writes it, and how long ago it was."""
     if moment is None:
         return "-"
-    local = timezone.localtime(moment)
     return format_html(
-        '<time datetime="{}" title="{}">{}</time> <span class="quiet">({})</span>',
-        moment.isoformat(),
-        moment.isoformat(),
-        f"{local:%Y-%m-%d %H:%M:%S %Z}",
+        '{} <span class="quiet">({})</span>',
+        formats.when(moment),
         age_words(moment, timezone.now()),
     )
-
-
-def duration_text(delta: timedelta) -> str:
-    seconds = max(delta.total_seconds(), 0)
-    if seconds < 10:
-        return f"{seconds:.2f} s"
-    if seconds < 60:
-        return f"{seconds:.0f} s"
-    minutes, seconds = divmod(int(seconds), 60)
-    if minutes < 60:
-        return f"{minutes} min {seconds:02d} s"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 48:
-        return f"{hours} h {minutes:02d} min"
-    return f"{hours // 24} d {hours % 24} h"
-
-
-def duration(started: datetime | None, finished: datetime | None) -> str:
-    if started is None:
-        return "not started"
-    if finished is None:
-        return f"{duration_text(timezone.now() - started)} so far"
-    return duration_text(finished - started)
 
 
 def run_link(run: Run) -> str:
@@ -110,7 +76,7 @@ class _Timing:
 
     @admin.display(description="Duration")
     def took(self, obj):
-        return duration(obj.started_at, obj.finished_at)
+        return took_words(obj.started_at, obj.finished_at)
 
     @admin.display(description="Started")
     def started_shown(self, obj):

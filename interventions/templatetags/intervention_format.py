@@ -9,7 +9,7 @@ register = template.Library()
 
 @register.filter
 def due_badge(intervention) -> str:
-    """`<time data-due=…>in 3h 12m</time>`, marked bad and worded `Overdue by …` once passed
+    """`<time data-due=…>in 3 h 12 min</time>`, marked bad and worded `Overdue by …` once passed
     (pages.py sets due_text and overdue on the intervention it shows)."""
     if intervention.due_at is None:
         return format_html('<span class="muted">{}</span>', "no due time")

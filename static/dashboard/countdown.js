@@ -1,7 +1,8 @@
 // Times stay true while the page is open (the server renders the same words first): every
-// <time data-due="ISO"> counts down each second, "in 3h 12m" or, once passed, "Overdue by 5m 9s"
-// in the bad colour; every <time datetime="ISO" data-age> says how long ago it was, "just now"
-// under a minute, then "3 minutes ago" (dashboard_format.age_words), redone every 30 s.
+// <time data-due="ISO"> counts down each second, "in 3 h 12 min" or, once passed, "Overdue by
+// 5 min 09 s" in the bad colour (workflows.formats.duration_words); every <time datetime="ISO"
+// data-age> says how long ago it was, "just now" under a minute, then "3 minutes ago"
+// (workflows.formats.age_words), redone every 30 s.
 (function () {
   "use strict";
   const SOON_MS = 3600 * 1000;
@@ -24,11 +25,14 @@
     });
   }
 
-  function words(seconds) {
-    const parts = [[Math.floor(seconds / 86400), "d"], [Math.floor(seconds % 86400 / 3600), "h"],
-                   [Math.floor(seconds % 3600 / 60), "m"], [seconds % 60, "s"]];
-    while (parts.length > 1 && parts[0][0] === 0) parts.shift();
-    return parts.slice(0, 2).map(function (p) { return p[0] + p[1]; }).join(" ");
+  function words(seconds) {  // workflows.formats.duration_words, for whole seconds
+    const pad = function (n) { return (n < 10 ? "0" : "") + n; };
+    if (seconds < 60) return seconds + " s";
+    const minutes = Math.floor(seconds / 60);
+    if (minutes < 60) return minutes + " min " + pad(seconds % 60) + " s";
+    const hours = Math.floor(minutes / 60);
+    if (hours < 48) return hours + " h " + pad(minutes % 60) + " min";
+    return Math.floor(hours / 24) + " d " + (hours % 24) + " h";
   }
 
   function tick() {

@@ -79,7 +79,7 @@ def test_an_overdue_item_says_so_in_words_and_colour(start, drain, pilot):
     html = page(pilot)
 
     assert re.search(r'data-overdue="true"', html)
-    assert re.search(r'class="due badge bad"[^>]*data-due="[^"]+"[^>]*>Overdue by 2h', html)
+    assert re.search(r'class="due badge bad"[^>]*data-due="[^"]+"[^>]*>Overdue by 2 h', html)
 
 
 def test_filters_by_type_group_and_assignee_as_the_api_does(start, drain, pilot, make_user):

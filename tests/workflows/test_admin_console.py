@@ -1,7 +1,6 @@
 """The admin reads like a product: branded, with pause buttons, a run form and a run page."""
 
 import re
-from datetime import timedelta
 
 import pytest
 from django.contrib.auth.models import Permission
@@ -9,7 +8,6 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import AuditEntry
-from workflows.admin_runs import duration_text
 from workflows.engine.api import run_start
 from workflows.models import Run, RunStep
 
@@ -202,13 +200,6 @@ def test_the_run_page_shows_statuses_durations_times_and_links_child_runs(
     assert f"{timezone.localtime(run.created_at):%Y-%m-%d %H:%M:%S}" in html
     assert "(just now)" in html and "0 minutes ago" not in html
     assert f'href="{run_url}"' in child_page  # the child links back to its parent
-
-
-def test_durations_read_as_a_person_says_them():
-    assert duration_text(timedelta(seconds=1.234)) == "1.23 s"
-    assert duration_text(timedelta(seconds=75)) == "1 min 15 s"
-    assert duration_text(timedelta(hours=3, minutes=4)) == "3 h 04 min"
-    assert duration_text(timedelta(days=3, hours=2)) == "3 d 2 h"
 
 
 LONG_OUTPUT_SPEC = """

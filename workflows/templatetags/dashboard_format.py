@@ -2,34 +2,20 @@
 Statuses are always written out; the badge's colour only helps the eye."""
 
 import json
-from datetime import timedelta
 
 from django import template
 from django.utils import timezone
 from django.utils.html import format_html
 
 from workflows import formats
-from workflows.admin_runs import duration, duration_text
 from workflows.formats import age_words
 
 register = template.Library()
 
-BADGES = {
-    "PENDING": "", "PLANNING": "", "RUNNING": "info", "WAITING": "warn", "COMPLETED": "ok",
-    "SUCCEEDED": "ok", "SKIPPED": "", "CANCELLED": "", "FAILED": "bad",
-    "OPEN": "warn", "CLAIMED": "info", "RESOLVED": "ok", "EXPIRED": "bad",
-}  # fmt: skip
 DOCUMENT_CHARS = 4000  # a page shows the start of a large document, not all of it
 
 
-@register.filter
-def status_badge(status: str):
-    classes = " ".join(filter(None, ["badge", BADGES.get(status)]))
-    return format_html(
-        '<span class="{}" data-status="{}">{}</span>', classes, status, status.capitalize()
-    )
-
-
+status_badge = register.filter("status_badge", formats.status_badge)
 register.filter("usd", formats.usd)
 
 
@@ -45,13 +31,19 @@ register.filter("brief_json", formats.brief_json)
 @register.filter
 def took(obj) -> str:
     """How long a run or step run took (or has taken so far)."""
-    return duration(obj.started_at, obj.finished_at)
+    return formats.took_words(obj.started_at, obj.finished_at)
 
 
 @register.filter
 def seconds(amount: float) -> str:
     """A number of seconds as a duration: 1 min 15 s."""
-    return duration_text(timedelta(seconds=amount))
+    return formats.duration_words(amount)
+
+
+@register.filter
+def since(moment) -> str:
+    """How long ago `moment` was, as a duration: 2 h 05 min."""
+    return formats.duration_words((timezone.now() - moment).total_seconds())
 
 
 @register.filter
@@ -73,16 +65,4 @@ def age(moment):
     )
 
 
-@register.filter
-def when(at):
-    """The dashboard's one way to write a moment: 2026-12-01 13:42:06, in the server's time zone
-    (named on hover)."""
-    if at is None:
-        return "—"
-    local = timezone.localtime(at)
-    return format_html(
-        '<time datetime="{}" title="{}">{}</time>',
-        at.isoformat(),
-        f"{local:%Y-%m-%d %H:%M:%S %Z}",
-        f"{local:%Y-%m-%d %H:%M:%S}",
-    )
+when = register.filter("when", formats.when)
