@@ -13,6 +13,7 @@ from websockets.sync.client import connect
 from tests.browser.conftest import AsgiServer, mark, not_reloaded, server_environment, signed_in
 from tests.browser.test_pilot_flow import APPROVAL, start
 from tests.conftest import drain
+from tests.live import sentinel_send, ws_until_sentinel
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -32,7 +33,7 @@ def _feed(server: AsgiServer, user):
 
 
 def test_the_server_closes_a_feed_when_its_redis_restarts_and_the_feed_opens_again(
-    own_server, own_redis, make_user
+    own_server, own_redis, layer_on_own_redis, make_user
 ):
     pilot = make_user("pilot")
     with _feed(own_server, pilot) as feed:
@@ -41,8 +42,9 @@ def test_the_server_closes_a_feed_when_its_redis_restarts_and_the_feed_opens_aga
         with pytest.raises(ConnectionClosed):
             feed.recv(timeout=10)
 
-    with _feed(own_server, pilot) as feed, pytest.raises(TimeoutError):  # open, and quiet
-        feed.recv(timeout=0.5)
+    with _feed(own_server, pilot) as feed:  # open, and listening to the new server
+        sentinel_send(pilot)
+        assert ws_until_sentinel(feed) == []  # raises ConnectionClosed had it closed
 
 
 @pytest.fixture

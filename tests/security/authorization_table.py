@@ -164,18 +164,30 @@ PAGE_ACT = cells((DONE, DONE, DONE, 404), (403, 403, 404, 404), pilot=(DONE, DON
 PAGE_COMMENT = cells((DONE, DONE, DONE, 404), (DONE, DONE, 404, 404), anonymous=(TO_LOGIN,) * 4)
 APPROVE, DELEGATE = {"act": "resolve", "decision": "approve"}, {"act": "delegate", "to": "operator"}
 COMMENT = {"act": "comment", "text": "seen"}
-# Dashboard rows name a path and, for a page's acts, the act after it: "POST <path> <act>".
+# The queue lists what the user may act on: for pilots, their group's; for operators, all.
+QUEUE = cells((LISTED,) * 3, (HIDDEN,) * 3, pilot=(LISTED, LISTED, HIDDEN),
+              anonymous=(TO_LOGIN,) * 3)  # fmt: skip
+RUNS_LIST = cells((LISTED,) * 3, (LISTED, LISTED, HIDDEN), anonymous=(TO_LOGIN,) * 3)
+# Dashboard rows name a path (with the `?part=` a page's live element reloads, where it has
+# one) and, for a page's acts, the act after it: "POST <path> <act>".
 PAGES = {
     "GET /": Row(NONE, cells((TO_DASHBOARD,), (TO_DASHBOARD,), anonymous=(Redirect("/login/"),))),
     "GET /login/": Row(NONE, cells((TO_DASHBOARD,), (TO_DASHBOARD,), anonymous=(200,))),
-    # The queue lists what the user may act on: for pilots, their group's; for operators, all.
-    "GET /dashboard/": Row(LIST_OF_INTERVENTION, cells((LISTED,) * 3, (HIDDEN,) * 3,
-                           pilot=(LISTED, LISTED, HIDDEN), anonymous=(TO_LOGIN,) * 3)),
-    "GET /dashboard/runs/": Row(LIST_OF_RUN, cells((LISTED,) * 3, (LISTED, LISTED, HIDDEN),
-                                                   anonymous=(TO_LOGIN,) * 3)),
+    "GET /dashboard/": Row(LIST_OF_INTERVENTION, QUEUE),
+    "GET /dashboard/?part=table": Row(LIST_OF_INTERVENTION, QUEUE),
+    "GET /dashboard/runs/": Row(LIST_OF_RUN, RUNS_LIST),
+    "GET /dashboard/runs/?part=table": Row(LIST_OF_RUN, RUNS_LIST),
     "GET /dashboard/runs/{run_id}/": Row(RUN, SEEN_PAGE),
-    "GET /dashboard/runs/{run_id}/panels/{name}/": Row(RUN, SEEN_PAGE),  # name: llm-calls
+    "GET /dashboard/runs/{run_id}/?part=summary": Row(RUN, SEEN_PAGE),
+    "GET /dashboard/runs/{run_id}/?part=steps": Row(RUN, SEEN_PAGE),
+    "GET /dashboard/runs/{run_id}/?part=links": Row(RUN, SEEN_PAGE),
+    "GET /dashboard/runs/{run_id}/?part=events": Row(RUN, SEEN_PAGE),
+    # Every registered run panel (test_authorization_matrix.py checks there is a row for each).
+    "GET /dashboard/runs/{run_id}/panels/llm-calls/": Row(RUN, SEEN_PAGE),
+    "GET /dashboard/runs/{run_id}/panels/guardian-decisions/": Row(RUN, SEEN_PAGE),
     "GET /dashboard/interventions/{id}/": Row(INTERVENTION, SEEN_PAGE),
+    "GET /dashboard/interventions/{id}/?part=body": Row(INTERVENTION, SEEN_PAGE),
+    "GET /dashboard/interventions/{id}/?part=run": Row(INTERVENTION, SEEN_PAGE),
     "POST /dashboard/interventions/{id}/ claim": Row(INTERVENTION, PAGE_ACT, body={"act": "claim"}),
     "POST /dashboard/interventions/{id}/ release": Row(INTERVENTION, PAGE_ACT, given=CLAIMED,
                                                        body={"act": "release"}),
@@ -183,6 +195,7 @@ PAGES = {
     "POST /dashboard/interventions/{id}/ delegate": Row(INTERVENTION, PAGE_ACT, body=DELEGATE),
     "POST /dashboard/interventions/{id}/ comment": Row(INTERVENTION, PAGE_COMMENT, body=COMMENT),
     "GET /dashboard/overview/": Row(NONE, SIGNED_IN_PAGE),
+    "GET /dashboard/overview/?part=figures": Row(NONE, SIGNED_IN_PAGE),
     # The admin is for staff (admins and operators); anyone else is sent to its sign-in page.
     "GET /admin/": Row(NONE, cells((200,), (TO_ADMIN_LOGIN,), anonymous=(TO_ADMIN_LOGIN,))),
 }  # fmt: skip

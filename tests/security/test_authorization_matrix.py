@@ -27,16 +27,16 @@ from guardians.services import guardian_create
 from interventions.models import Intervention
 from interventions.services import intervention_claim
 from tests.conftest import drain
-from tests.live import session_cookie, ws_events, ws_open
+from tests.live import sentinel_send, session_cookie, ws_open, ws_until_sentinel
 from tests.security import authorization_table as table
 from tests.workflows.test_api import client_for
 from workflows.engine import api
+from workflows.engine.registry import run_panels
 from workflows.models import Workflow
 from workflows.services import workflow_create
 
 ASKING = "slug: {slug}\nsteps:\n  - id: ask\n    human: {{type: approval, group: pilot}}\n"
 CONFIGS = {"providers": "sim", "agents": "helper", "guardians": "gate"}
-PANEL = "llm-calls"  # a run panel that is always there (the agents app's)
 LISTS = {
     table.LIST_OF_WORKFLOW: table.WORKFLOW,
     table.LIST_OF_RUN: table.RUN,
@@ -219,9 +219,23 @@ def _page_routes() -> set[str]:
             for r in routes}  # fmt: skip
 
 
+def _page_paths() -> set[str]:
+    """The paths of the table's dashboard rows, without their query."""
+    return {operation.split(" ")[1].split("?")[0] for operation in table.PAGES}
+
+
 def test_every_dashboard_route_has_a_row():
-    rows = {operation.split(" ")[1] for operation in table.PAGES}
-    assert sorted(_page_routes() - rows) == [], "dashboard routes without a row in PAGES"
+    def rowed(route: str) -> bool:
+        pattern = re.sub(r"\\\{\w+\\\}", "[^/]+", re.escape(route))  # {name}: any one segment
+        return any(re.fullmatch(pattern, path) for path in _page_paths())
+
+    assert sorted(r for r in _page_routes() if not rowed(r)) == [], "routes without a row in PAGES"
+
+
+def test_every_run_panel_has_a_row():
+    rowed = {path for path in _page_paths() if "/panels/" in path}
+    panels = {f"/dashboard/runs/{{run_id}}/panels/{panel.name}/" for panel in run_panels()}
+    assert sorted(panels - rowed) == [], "run panels without a row in PAGES"
 
 
 def test_every_role_gets_what_the_table_says_from_every_dashboard_page(world, security_figure):
@@ -239,8 +253,7 @@ def test_every_role_gets_what_the_table_says_from_every_dashboard_page(world, se
                 with transaction.atomic():
                     if row.given == table.CLAIMED and user is not None and obj is not None:
                         intervention_claim(intervention_id=obj.pk, user=user)
-                    response = client.generic(method, path.replace("{name}", PANEL),
-                                              urlencode(row.body or {}),
+                    response = client.generic(method, path, urlencode(row.body or {}),
                                               "application/x-www-form-urlencoded")  # fmt: skip
                     transaction.set_rollback(True)
                 met, got = _meets(expected, response, obj and _key(obj))
@@ -288,7 +301,11 @@ def _feed_sightings(address, world: World) -> dict[str, dict[str, str]]:
             run, _ = api.run_start(workflow=owned.workflow, inputs={},
                                    started_by=world.users["operator"])  # fmt: skip
             started[owned.workflow.pk] = str(run.pk)
-        seen = {role: {event["run"] for event in ws_events(feed)} for role, feed in feeds.items()}
+        # After every run's first events, from the same publisher: what is not before it is
+        # hidden, not late.
+        sentinel_send(*(world.users[role] for role in roles))
+        seen = {role: {event["run"] for event in ws_until_sentinel(feed)}
+                for role, feed in feeds.items()}  # fmt: skip
     return {
         role: {
             column: table.LISTED if started[workflow.pk] in seen[role] else table.HIDDEN
