@@ -25,6 +25,7 @@
     const unsent = notice.querySelector("[data-notice-kept]");
     unsent.textContent = kept.join("\n\n");
     unsent.hidden = kept.length === 0;
+    notice.classList.toggle("bad", kept.length > 0);
     notice.hidden = false;
   }
 
