@@ -48,6 +48,7 @@ class _EventsConsumer(AsyncJsonWebsocketConsumer):
     async def connect(self):
         user = self.scope.get("user")
         if not (user and user.is_authenticated):
+            await _connection_release()  # looking the session up may have taken one
             await self.close()  # before accept: the handshake is refused (HTTP 403)
             return
         if isinstance(self.channel_layer, RedisPubSubChannelLayer):
@@ -184,3 +185,8 @@ def _access_for(user, consumer: _EventsConsumer) -> tuple[list[str], float] | No
         return None if groups is None else (groups, (expiry - timezone.now()).total_seconds())
     finally:
         connection.close()  # a feed lives long: it holds no database connection meanwhile
+
+
+@database_sync_to_async
+def _connection_release() -> None:
+    connection.close()
