@@ -46,6 +46,7 @@ class InterventionsView(generics.ListAPIView):
     @extend_schema(
         summary="The caller's queue: open and claimed interventions, urgent and due first",
         parameters=[s.QueueQuery],
+        responses={200: s.InterventionSerializer(many=True), **api_errors(400)},
     )
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
