@@ -2,17 +2,14 @@
 attempt: a step held for a person, a foreach's items, a child run. The retry's entry points and
 refusals are in test_retry_failed.py."""
 
-import threading
-
 import pytest
-from django.db import connection
 
 from config.errors import Conflict
 from guardians.services import guardian_create
 from interventions.models import Intervention
 from interventions.services import intervention_resolve
 from tests.conftest import wait_for_run
-from tests.workflows.test_retry_failed import FLAKY, attempts
+from tests.workflows.test_retry_failed import FLAKY, attempts, retried_twice_at_once
 from workflows.engine.api import run_retry, run_start
 from workflows.models import Run, RunStatus, StepRun
 
@@ -29,25 +26,10 @@ def test_a_retried_run_completes_on_a_real_worker_with_one_fresh_attempt(
     run, _ = run_start(workflow=workflow, inputs={"url": f"{url}/thing"}, started_by=operator)
     assert wait_for_run(run).status == RunStatus.FAILED
     recorder.status = 200
-    outcomes = []
-
-    def retry():  # two operators click at once
-        try:
-            run_retry(run_id=run.pk, by=operator)
-            outcomes.append("retried")
-        except Conflict as exc:
-            outcomes.append(exc.code)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=retry) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    outcomes = retried_twice_at_once(run, operator)
 
     assert wait_for_run(run).status == RunStatus.COMPLETED
-    assert sorted(outcomes) == ["retried", "run_not_failed"]
+    assert outcomes == ["retried", "run_not_failed"]
     assert attempts(run, "fetch") == [(1, "FAILED"), (2, "SUCCEEDED")]
     assert recorder.count("/thing") == 2
     assert run.reserved_usd == 0
