@@ -1,8 +1,8 @@
 // The page's live connection. <body data-live="/ws/..."> opens that WebSocket; every message of
 // run events fires a `live` event on <body>, coalesced over 50 ms, which the page's htmx parts
-// listen to (hx-trigger="live from:body") to reload themselves. After a reconnect `live` fires
-// with {events: [], resync: true}: the parts reload and so catch up on whatever happened while
-// the connection was down.
+// listen to (hx-trigger="live from:body") to reload themselves. Whenever the socket opens, and
+// when an open one closes, `live` fires with {events: [], resync: true}: the parts reload and so
+// catch up on whatever happened while the page was not subscribed.
 //
 // The detail also carries flat flags for htmx event filters, which rewrite every bare name (so
 // an arrow function's parameter) and cannot hold one: an event of type `run.status` sets
@@ -73,22 +73,27 @@
     batch.resync = batch.resync || resync;
   }
 
-  function connect(first) {
+  function connect() {
     const socket = new WebSocket(scheme + location.host + url);
+    let opened = false;
     socket.onopen = function () {
+      opened = true;
       retryMs = 500;
       show("live", "Live");
-      if (!first) fire([], true);
+      fire([], true);  // what happened between the page's rendering and this subscription
     };
     socket.onmessage = function (message) {
       fire(JSON.parse(message.data).events || [], false);
     };
     socket.onclose = function () {
       show("down", "Reconnecting…");
-      setTimeout(function () { connect(false); }, retryMs);
+      // The server closes a socket when its user's access may have changed: reloading the
+      // parts now takes a signed-out page to the sign-in page (their 401 says where).
+      if (opened) fire([], true);
+      setTimeout(connect, retryMs);
       retryMs = Math.min(retryMs * 2, 10000);
     };
   }
 
-  connect(true);
+  connect();
 })();

@@ -65,6 +65,7 @@ def test_a_live_event_the_queue_does_not_name_does_not_reload_its_table(
     new_page, make_pilot, make_workflow, operator
 ):
     queue = signed_in(new_page, make_pilot(make_workflow(APPROVAL)))
+    queue.wait_for_load_state("networkidle")  # the catch-up after the socket opened is done
 
     # htmx configures a triggered request in the event's own dispatch, so counting around it
     # is exact; the matching event is the control that it does
